@@ -1,0 +1,1 @@
+"""hoag: hyperparameter optimization with approximate gradient."""

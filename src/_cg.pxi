@@ -1,0 +1,119 @@
+# Conjugate gradient for symmetric positive-definite systems M q = b, where M is a
+# LinearOperator (a Hessian at a fixed point, or K + mu I), with warm start and an
+# optional diagonal (Jacobi) preconditioner.
+
+
+cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
+                  double* z, double* p, double* Mp, const double* minv,
+                  double tol, int max_iter, int* n_iter_out,
+                  double* res_out) noexcept nogil:
+    """Solve op x = b from the given x until ||b - op x||_2 <= tol."""
+    cdef Py_ssize_t n = op.n
+    cdef Py_ssize_t j
+    cdef int it = 0, status = ST_MAX_ITER
+    cdef double rz, rz_new, pMp, step, beta, rnorm
+
+    op.matvec(x, Mp)
+    for j in range(n):
+        r[j] = b[j] - Mp[j]
+    rnorm = sqrt(_dot(r, r, n))
+    for j in range(n):
+        z[j] = minv[j] * r[j] if minv != NULL else r[j]
+        p[j] = z[j]
+    rz = _dot(r, z, n)
+
+    while True:
+        if not isfinite(rnorm):
+            status = ST_NOT_FINITE
+            break
+        if rnorm <= tol:
+            status = ST_CONVERGED
+            break
+        if it >= max_iter:
+            break
+        op.matvec(p, Mp)
+        pMp = _dot(p, Mp, n)
+        if not (pMp > 0):
+            status = ST_NOT_DESCENT if isfinite(pMp) else ST_NOT_FINITE
+            break
+        step = rz / pMp
+        for j in range(n):
+            x[j] += step * p[j]
+            r[j] -= step * Mp[j]
+        rnorm = sqrt(_dot(r, r, n))
+        for j in range(n):
+            z[j] = minv[j] * r[j] if minv != NULL else r[j]
+        rz_new = _dot(r, z, n)
+        beta = rz_new / rz
+        rz = rz_new
+        for j in range(n):
+            p[j] = z[j] + beta * p[j]
+        it += 1
+
+    n_iter_out[0] = it
+    res_out[0] = rnorm
+    return status
+
+
+def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=None):
+    """Solve ``M x = b`` by conjugate gradient, in place, from the given ``x``.
+
+    Stops once ``||b - M x||_2 <= tol`` (absolute). With a preconditioner ``P``
+    (the inverse of a positive diagonal), iterates on ``P M x = P b``; the stopping
+    test stays on the unpreconditioned residual.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        Symmetric positive-definite ``M``; its ``matvec`` runs without the GIL.
+    b : array-like of float64, shape (op.n,)
+        Right-hand side.
+    x : ndarray of float64, shape (op.n,)
+        Starting point (warm start), overwritten with the solution.
+    tol : float
+        Absolute tolerance on the residual norm.
+    max_iter : int
+        Maximum number of iterations.
+    preconditioner : array-like of float64, shape (op.n,), or None
+        Diagonal of the inverse preconditioner (for Jacobi, ``1 / diag(M)``).
+
+    Returns
+    -------
+    n_iter : int
+        Iterations taken.
+    residual : float
+        ``||b - M x||_2`` at the end (recursively updated).
+    status : int
+        0 converged, 1 iteration cap, 3 non-finite, 4 not positive definite.
+    """
+    cdef Py_ssize_t n = op.n
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 1
+            and x.flags.c_contiguous and x.flags.writeable):
+        raise TypeError("x must be a writeable C-contiguous float64 1-D array")
+    if x.shape[0] != n:
+        raise ValueError(f"x has length {x.shape[0]}, expected {n}")
+    cdef const double[::1] bv = np.ascontiguousarray(b, dtype=np.float64)
+    if bv.shape[0] != n:
+        raise ValueError(f"b has length {bv.shape[0]}, expected {n}")
+    cdef const double[::1] mv
+    cdef const double* minv = NULL
+    if preconditioner is not None:
+        mv = np.ascontiguousarray(preconditioner, dtype=np.float64)
+        if mv.shape[0] != n:
+            raise ValueError(f"preconditioner has length {mv.shape[0]}, "
+                             f"expected {n}")
+        if n > 0:
+            minv = &mv[0]
+    if max_iter < 0:
+        raise ValueError("max_iter must be non-negative")
+    cdef double[::1] xv = x
+    cdef double[:, ::1] work = np.empty((4, max(n, 1)))
+    cdef int n_iter = 0, status = ST_CONVERGED
+    cdef double res = 0.0
+    if n == 0:
+        return 0, 0.0, ST_CONVERGED
+    with nogil:
+        status = _cg_core(op, &bv[0], &xv[0], &work[0, 0], &work[1, 0],
+                          &work[2, 0], &work[3, 0], minv, tol, max_iter,
+                          &n_iter, &res)
+    return n_iter, res, status
