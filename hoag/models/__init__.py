@@ -1,0 +1,5 @@
+"""Models: the oracles of HOAG.md for each inner problem, on the compiled core."""
+
+from .logistic import LogisticProblem
+
+__all__ = ["LogisticProblem"]
