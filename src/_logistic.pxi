@@ -7,18 +7,6 @@
 # one per feature and any grouping are the same kernel.
 
 
-cdef inline double _log1pexp_neg(double t, double* sig) noexcept nogil:
-    """Return log(1 + exp(-t)) and set sig = sigmoid(-t), stable for any t."""
-    cdef double e
-    if t >= 0:
-        e = exp(-t)
-        sig[0] = e / (1.0 + e)
-        return log1p(e)
-    e = exp(t)
-    sig[0] = 1.0 / (1.0 + e)
-    return -t + log1p(e)
-
-
 cdef double _logistic_loss_grad(
     const floating* vals, const int* ind, const int* indptr, bint csr,
     Py_ssize_t n, Py_ssize_t p, const double* y, const double* sw,
@@ -34,7 +22,7 @@ cdef double _logistic_loss_grad(
     cdef int tid
     cdef double loss = 0.0
     cdef double b = x[p] if fit_intercept else 0.0
-    cdef double yz, sig, wi
+    cdef double yz, e, sig, wi, ri
     cdef double* gt
 
     memset(buf, 0, nt * n_coef * sizeof(double))
@@ -44,11 +32,20 @@ cdef double _logistic_loss_grad(
         for i in prange(n, schedule="static"):
             yz = y[i] * (_row_dot(vals, ind, indptr, csr, i, p, x) + b)
             wi = sw[i] if sw != NULL else 1.0
-            loss += wi * _log1pexp_neg(yz, &sig)
-            r[i] = -wi * y[i] * sig
-            _row_axpy(r[i], vals, ind, indptr, csr, i, p, gt)
+
+            # log(1 + exp(-yz)) = max(-yz, 0) + log1p(e) with e = exp(-|yz|), and
+            # sigmoid(-yz) from the same e: no overflow for any margin. Every
+            # temporary is assigned here (not through a pointer) so that prange
+            # makes it thread-private.
+            e = exp(-fabs(yz))
+            sig = e / (1.0 + e) if yz >= 0 else 1.0 / (1.0 + e)
+            loss += wi * ((-yz if yz < 0 else 0.0) + log1p(e))
+
+            ri = -wi * y[i] * sig
+            r[i] = ri
+            _row_axpy(ri, vals, ind, indptr, csr, i, p, gt)
             if fit_intercept:
-                gt[p] += r[i]
+                gt[p] += ri
     _reduce_buffers(buf, nt, n_coef, g)
     return loss
 
@@ -166,6 +163,8 @@ cdef class BinaryLogistic(Objective):
             if ww.shape != yy.shape:
                 raise ValueError(f"sample_weight must have shape {yy.shape}, "
                                  f"got {ww.shape}")
+            if not np.all(np.isfinite(ww) & (ww >= 0)):
+                raise ValueError("sample_weight must be finite and non-negative")
             self.sw = ww
         else:
             ww = np.ones(0)
