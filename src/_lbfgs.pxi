@@ -72,7 +72,8 @@ cdef class LBFGSMemory:
         rho_new = np.zeros(self.m)
         # walk oldest to newest so the ring order is preserved
         for k in range(self.n_pairs):
-            idx = (self.head - self.n_pairs + k) % self.m
+            # + m: with cdivision the C remainder of a negative number is negative
+            idx = (self.head - self.n_pairs + k + self.m) % self.m
             for j in range(self.n):
                 self.Y[idx, j] += da[j] * self.S[idx, j]
             sy = _dot(&self.S[idx, 0], &self.Y[idx, 0], self.n)
@@ -134,14 +135,25 @@ cdef int _lbfgs_core(Objective obj, LBFGSMemory mem, double* x, double* g,
     # Armijo constant and the curvature bound of the approximate-Wolfe escape;
     # the usual values (Nocedal and Wright, ch. 3; Hager and Zhang 2005).
     cdef double c1 = 1e-4, c2 = 0.9
+    # Steps that lower neither the lowest f nor the lowest gradient norm seen:
+    # after this many in a row the iterates only wander in rounding noise (f
+    # going up and down by a few ulps), a line-search failure, not progress.
+    cdef int max_stall = 10
+    cdef int n_stall = 0
+    cdef double best_f, best_gnorm
     cdef bint accepted, retried
 
     f = obj.loss_grad(x, g)
     n_fev += 1
     gnorm = sqrt(_dot(g, g, n))
+    f_out[0] = f
+    gnorm_out[0] = gnorm
+    n_iter_out[0] = 0
+    n_fev_out[0] = n_fev
     if not (isfinite(f) and isfinite(gnorm)):
-        status = ST_NOT_FINITE
-        it = max_iter + 1
+        return ST_NOT_FINITE
+    best_f = f
+    best_gnorm = gnorm
 
     while it < max_iter:
         if gnorm <= tol:
@@ -172,7 +184,10 @@ cdef int _lbfgs_core(Objective obj, LBFGSMemory mem, double* x, double* g,
             f_new = obj.loss_grad(x_new, g_new)
             n_fev += 1
             if isfinite(f_new):
-                if f_new <= f + c1 * t * dphi0:
+                # Armijo, with a strict decrease: once c1 t dphi0 is below the
+                # rounding of f, a null step would pass and the solver would idle
+                # up to max_iter instead of reporting the failure.
+                if f_new <= f + c1 * t * dphi0 and f_new < f:
                     accepted = True
                     break
                 # Near the optimum f changes by less than its rounding error, and
@@ -213,11 +228,23 @@ cdef int _lbfgs_core(Objective obj, LBFGSMemory mem, double* x, double* g,
             mem.push(d, g, sy)
         memcpy(x, x_new, n * sizeof(double))
         memcpy(g, g_new, n * sizeof(double))
-        f = f_new
         gnorm = sqrt(_dot(g, g, n))
         it += 1
-        if not (isfinite(f) and isfinite(gnorm)):
+        if not (isfinite(f_new) and isfinite(gnorm)):
+            f = f_new
             status = ST_NOT_FINITE
+            break
+
+        # 4. stall test: no new lowest f and no new lowest gradient norm
+        if f_new < best_f or gnorm < best_gnorm:
+            n_stall = 0
+        else:
+            n_stall += 1
+        best_f = min(best_f, f_new)
+        best_gnorm = min(best_gnorm, gnorm)
+        f = f_new
+        if n_stall >= max_stall and gnorm > tol:
+            status = ST_LINE_SEARCH
             break
     else:
         if gnorm <= tol:
@@ -278,6 +305,8 @@ def lbfgs(Objective obj, x, double tol, int max_iter=1000, LBFGSMemory memory=No
         raise ValueError(f"memory is for vectors of length {memory.n}, not {n}")
     if max_iter < 0:
         raise ValueError("max_iter must be non-negative")
+    if max_ls < 1:
+        raise ValueError("max_ls must be at least 1")
     cdef double[::1] xv = x
     cdef double[:, ::1] work = np.empty((4, max(n, 1)))
     cdef double f = 0.0, gnorm = 0.0
