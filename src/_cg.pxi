@@ -12,6 +12,8 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
     cdef Py_ssize_t j
     cdef int it = 0, status = ST_MAX_ITER
     cdef double rz, rz_new, pMp, step, beta, rnorm
+    # True while r holds b - M x computed from x, not the recursive update
+    cdef bint fresh = True
 
     op.matvec(x, Mp)
     for j in range(n):
@@ -26,9 +28,24 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
         if not isfinite(rnorm):
             status = ST_NOT_FINITE
             break
-        if rnorm <= tol:
+        if rnorm <= tol and fresh:
             status = ST_CONVERGED
             break
+        if rnorm <= tol:
+            # The recursive residual drifts from b - M x by rounding; confirm with
+            # one product, and restart from the true residual if it falls short,
+            # so that a converged solve always meets tol.
+            op.matvec(x, Mp)
+            for j in range(n):
+                r[j] = b[j] - Mp[j]
+            rnorm = sqrt(_dot(r, r, n))
+            fresh = True
+            if rnorm <= tol or not isfinite(rnorm):
+                continue
+            for j in range(n):
+                z[j] = minv[j] * r[j] if minv != NULL else r[j]
+                p[j] = z[j]
+            rz = _dot(r, z, n)
         if it >= max_iter:
             break
         op.matvec(p, Mp)
@@ -49,6 +66,7 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
         for j in range(n):
             p[j] = z[j] + beta * p[j]
         it += 1
+        fresh = False
 
     n_iter_out[0] = it
     res_out[0] = rnorm
@@ -82,7 +100,8 @@ def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=No
     n_iter : int
         Iterations taken.
     residual : float
-        ``||b - M x||_2`` at the end (recursively updated).
+        ``||b - M x||_2`` at the end: computed afresh on convergence, the
+        recursively updated residual otherwise.
     status : int
         0 converged, 1 iteration cap, 3 non-finite, 4 not positive definite.
     """
