@@ -100,6 +100,19 @@ cdef class Rows:
             indices = np.ascontiguousarray(X.indices, dtype=np.intc)
             indptr = np.ascontiguousarray(X.indptr, dtype=np.intc)
             data = np.ascontiguousarray(data)
+
+            # The kernels index without bounds checks: a malformed matrix (which
+            # scipy accepts unless asked to check) must fail here, not segfault.
+            if (indptr.shape[0] != X.shape[0] + 1 or indptr[0] != 0
+                    or np.any(np.diff(indptr) < 0)
+                    or indptr[-1] > min(indices.shape[0], data.shape[0])):
+                raise ValueError("CSR indptr is inconsistent with the shape or "
+                                 "with the number of stored values")
+            if indptr[-1] > 0:
+                used = indices[:indptr[-1]]
+                if used.min() < 0 or used.max() >= X.shape[1]:
+                    raise ValueError(f"CSR column indices must lie in "
+                                     f"[0, {X.shape[1]})")
             self.csr = True
             self.n, self.p = X.shape
             self.nnz = data.shape[0]
@@ -219,6 +232,8 @@ cdef class LinearOperator:
         if out is None:
             out = np.empty(self.n, dtype=np.float64)
         cdef double[::1] ov = out
+        if ov.shape[0] != self.n:
+            raise ValueError(f"out has length {ov.shape[0]}, expected {self.n}")
         if self.n > 0:
             with nogil:
                 self.matvec(&vv[0], &ov[0])
@@ -246,6 +261,8 @@ cdef class Objective(LinearOperator):
         if grad is None:
             grad = np.empty(self.n, dtype=np.float64)
         cdef double[::1] gv = grad
+        if gv.shape[0] != self.n:
+            raise ValueError(f"grad has length {gv.shape[0]}, expected {self.n}")
         cdef double f = 0.0
         if self.n > 0:
             with nogil:
