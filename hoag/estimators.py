@@ -1,0 +1,340 @@
+"""scikit-learn estimators that tune their regularisation with HOAG."""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.model_selection import StratifiedShuffleSplit, check_cv
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import _core
+from ._cv import MeanOverFolds
+from ._outer import BoundaryWarning, hoag
+from .models import LogisticProblem
+
+__all__ = ["LogisticRegressionCV"]
+
+# Relative gradient-norm tolerance of the final refit: the "exact" fit at C_.
+_REFIT_TOL = 1e-8
+# Validation share of the default single split (cv=None).
+_DEFAULT_VALIDATION_FRACTION = 0.25
+
+
+class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
+    """l2-regularised logistic regression whose C is tuned by HOAG.
+
+    The inverse penalty ``C`` minimises the held-out logistic loss; it is found
+    by gradient descent on ``lam = -log C`` with hypergradients from inexact
+    inner solves (Pedregosa, 2016), not by a grid. For given ``C`` the model is
+    scikit-learn's ``LogisticRegression(C=C)``::
+
+        min_{w, b}  C sum_i s_i log(1 + exp(-y_i (x_i . w + b))) + 1/2 ||w||^2
+
+    (the intercept ``b`` is not penalised). Binary targets only in this version.
+
+    Parameters
+    ----------
+    C0 : float, default=1.0
+        Starting value of ``C``.
+    C_bounds : tuple of two floats, default=(1e-6, 1e6)
+        Search range ``lower <= C <= upper``. A ``C_`` on a bound warns
+        (:class:`hoag.BoundaryWarning`).
+    cv : None, int, cross-validation splitter or iterable, default=None
+        Validation scheme. None: one stratified split with 25 % of the samples
+        held out, drawn with ``random_state``. An int ``k``: stratified k folds,
+        and the criterion is the mean held-out loss over the folds. A splitter
+        or an iterable of ``(train_idx, val_idx)`` pairs, as in scikit-learn.
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept.
+    tol : float, default=1e-4
+        Outer tolerance: HOAG stops once its inner tolerance, the projected
+        hypergradient (relative to the validation loss) and the step in
+        ``log C`` are all below ``tol``.
+    max_iter : int, default=50
+        Maximum outer (hyperparameter) iterations.
+    schedule : {"exponential", "quadratic", "cubic", "exact"}, default="exponential"
+        Decrease of the inner tolerance across outer iterations.
+    refit : bool, default=True
+        True: fit the final model on all of ``X`` at ``C_``. False: keep the
+        model fitted on the training part of the (first) split.
+    max_time : float or None, default=None
+        Wall-clock budget of the search in seconds.
+    max_inner_iter : int, default=1000
+        Iteration cap of each inner L-BFGS solve (and of each CG solve).
+    verbose : int, default=0
+        ``> 0``: one progress line per outer iteration (logger ``hoag._outer``;
+        printed to stderr when logging is not configured).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the default split (``cv=None``).
+
+    Attributes
+    ----------
+    C_ : float
+        Chosen inverse penalty.
+    coef_ : ndarray of shape (1, n_features)
+        Coefficients at ``C_``.
+    intercept_ : ndarray of shape (1,)
+        Intercept (0 without ``fit_intercept``).
+    classes_ : ndarray of shape (2,)
+        Class labels; ``classes_[1]`` is the positive class.
+    n_iter_ : int
+        Outer iterations performed.
+    validation_loss_ : float
+        Mean held-out log loss at ``C_`` (mean over folds).
+    history_ : list of dict
+        The per-iteration trace of :class:`hoag.HOAGResult` (``lam = -log C``).
+    result_ : hoag.HOAGResult
+        The full outcome of the search.
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import scale
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = LogisticRegressionCV(random_state=0).fit(scale(X), y)
+    >>> 0.1 < clf.C_ < 10
+    True
+    """
+
+    def __init__(self, *, C0=1.0, C_bounds=(1e-6, 1e6), cv=None, fit_intercept=True,
+                 tol=1e-4, max_iter=50, schedule="exponential", refit=True,
+                 max_time=None, max_inner_iter=1000, verbose=0, random_state=None):
+        self.C0 = C0
+        self.C_bounds = C_bounds
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.schedule = schedule
+        self.refit = refit
+        self.max_time = max_time
+        self.max_inner_iter = max_inner_iter
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        """Tune ``C`` on held-out data and fit the model at the chosen ``C``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 stays float32 in the kernels.
+        y : array-like of shape (n_samples,)
+            Binary target, labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights, used in training and validation losses.
+
+        Returns
+        -------
+        self : LogisticRegressionCV
+        """
+        # 1. Check the input and the parameters.
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            order="C", accept_large_sparse=True,
+        )
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"LogisticRegressionCV needs samples of two classes; y has only "
+                f"one class: {self.classes_[0]!r}"
+            )
+        if self.classes_.size > 2:
+            raise ValueError(
+                f"LogisticRegressionCV tunes binary problems in this version; y has "
+                f"{self.classes_.size} classes"
+            )
+        y_pm = np.where(y_index == 1, 1.0, -1.0)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        lam_bounds, lam0 = self._check_C()
+
+        # 2. One inner problem per fold.
+        problems = [
+            self._problem(X, y_pm, sample_weight, train, val, k)
+            for k, (train, val) in enumerate(self._splits(X, y_index))
+        ]
+        problem = problems[0] if len(problems) == 1 else MeanOverFolds(problems)
+
+        # 3. The HOAG search over lam = -log C.
+        result = hoag(
+            problem, lam0, bounds=lam_bounds, schedule=self.schedule, tol=self.tol,
+            max_iter=self.max_iter, max_time=self.max_time, verbose=self.verbose,
+            warn=False,
+        )
+        self.result_ = result
+        self.history_ = result.trace
+        self.n_iter_ = result.n_iter
+        self.C_ = float(math.exp(-result.lam[0]))
+        self.validation_loss_ = float(result.value)
+        self._warn_search(result, problems)
+
+        # 4. The final model: refit on all data, or the first fold's solution.
+        x_fold = result.x[0] if isinstance(result.x, tuple) else result.x
+        if self.refit:
+            x = self._refit(X, y_pm, sample_weight, x_fold)
+        else:
+            x = np.array(x_fold)
+        p = X.shape[1]
+        self.coef_ = x[:p].reshape(1, p)
+        self.intercept_ = np.array([x[p] if self.fit_intercept else 0.0])
+        return self
+
+    def predict_proba(self, X):
+        """Probability of each class, ``[1 - sigma(z), sigma(z)]``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        check_is_fitted(self)
+        prob = expit(self.decision_function(X))
+        return np.column_stack([1.0 - prob, prob])
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        z = self.decision_function(X)
+        # log sigma(z) = -log(1 + exp(-z)), stable for any z
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    # ------------------------------------------------------------------
+    def _check_C(self):
+        """lam bounds and start from ``C_bounds`` and ``C0`` (lam = -log C)."""
+        try:
+            low, high = (float(v) for v in self.C_bounds)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"C_bounds must be a pair of positive floats, got {self.C_bounds!r}"
+            ) from None
+        if not (0 < low <= high < math.inf):
+            raise ValueError(
+                f"C_bounds must satisfy 0 < lower <= upper < inf, got {self.C_bounds!r}"
+            )
+        C0 = self.C0
+        if not (isinstance(C0, numbers.Real) and math.isfinite(C0) and C0 > 0):
+            raise ValueError(f"C0 must be a positive finite float, got {C0!r}")
+        if not low <= C0 <= high:
+            raise ValueError(f"C0={C0} lies outside C_bounds={self.C_bounds!r}")
+        if not (isinstance(self.max_inner_iter, numbers.Integral)
+                and self.max_inner_iter >= 1):
+            raise ValueError(
+                f"max_inner_iter must be a positive integer, got {self.max_inner_iter!r}"
+            )
+        return (-math.log(high), -math.log(low)), np.array([-math.log(C0)])
+
+    def _splits(self, X, y_index):
+        """The (train, validation) index pairs of the validation scheme."""
+        if self.cv is None:
+            splitter = StratifiedShuffleSplit(
+                n_splits=1, test_size=_DEFAULT_VALIDATION_FRACTION,
+                random_state=self.random_state,
+            )
+        else:
+            splitter = check_cv(self.cv, y_index, classifier=True)
+        splits = list(splitter.split(X, y_index))
+        if not splits:
+            raise ValueError("cv produced no split")
+        return splits
+
+    def _problem(self, X, y_pm, sample_weight, train, val, k):
+        """The LogisticProblem of fold ``k``, with clear errors for bad folds."""
+        train, val = np.asarray(train), np.asarray(val)
+        if train.size == 0 or val.size == 0:
+            raise ValueError(f"fold {k}: empty training or validation part")
+        if np.unique(y_pm[train]).size < 2:
+            raise ValueError(
+                f"fold {k}: the training part holds a single class; use a "
+                f"stratified splitter or more samples per class"
+            )
+        return LogisticProblem(
+            X[train], y_pm[train], X[val], y_pm[val],
+            sample_weight_train=sample_weight[train],
+            sample_weight_val=sample_weight[val],
+            fit_intercept=self.fit_intercept, max_inner_iter=self.max_inner_iter,
+            max_linear_iter=self.max_inner_iter,
+        )
+
+    def _refit(self, X, y_pm, sample_weight, x0):
+        """Fit on all of X at C_, warm-started at the fold's solution."""
+        obj = _core.BinaryLogistic(X, y_pm, sample_weight=sample_weight,
+                                   fit_intercept=self.fit_intercept)
+        obj.alpha = 1.0 / self.C_
+        _, grad0 = obj.value_grad(np.zeros(obj.n))
+        target = _REFIT_TOL * (float(np.linalg.norm(grad0)) or 1.0)
+        x = np.array(x0, dtype=np.float64)
+        _, gnorm, n_iter, _, status = _core.lbfgs(
+            obj, x, target, max_iter=self.max_inner_iter
+        )
+        if status != 0:
+            warnings.warn(
+                f"the refit at C={self.C_:.4g} stopped before its tolerance "
+                f"({_core.STATUS_MESSAGES[status]}): {n_iter} L-BFGS iterations, "
+                f"gradient norm {gnorm:.3g} against a target of {target:.3g}. "
+                f"Standardise the features or raise max_inner_iter.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        return x
+
+    def _warn_search(self, result, problems):
+        """Warnings about the search: budget, bounds, solves that fell short."""
+        if not result.converged and "callback" not in result.message:
+            warnings.warn(
+                f"HOAG stopped before convergence: {result.message}; C={self.C_:.4g}, "
+                f"validation loss {result.value:.6g}. Raise max_iter or max_time, "
+                f"or loosen tol.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        low, high = self.C_bounds
+        if result.at_upper[0]:
+            warnings.warn(
+                f"C_={self.C_:.4g} is on the lower bound of C_bounds={self.C_bounds}: "
+                f"the validation loss may keep decreasing for smaller C. Lower "
+                f"C_bounds[0] to search further.",
+                BoundaryWarning, stacklevel=3,
+            )
+        if result.at_lower[0]:
+            warnings.warn(
+                f"C_={self.C_:.4g} is on the upper bound of C_bounds={self.C_bounds}: "
+                f"the validation loss may keep decreasing for larger C (is the "
+                f"training data separable?). Raise C_bounds[1] to search further.",
+                BoundaryWarning, stacklevel=3,
+            )
+        scale = max(problem.grad_scale for problem in problems)
+        for kind, key in (("L-BFGS", "inner"), ("conjugate-gradient", "linear")):
+            failed = [r for r in result.trace
+                      if r[f"{key}_iter"] > 0 and not r[f"{key}_converged"]]
+            if not failed:
+                continue
+            worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
+            C = math.exp(-worst["lam"][0])
+            warnings.warn(
+                f"{len(failed)} of {len(result.trace)} {kind} solves stopped before "
+                f"their tolerance; worst at C={C:.4g}: {worst[f'{key}_iter']} "
+                f"iterations, relative residual {worst[f'{key}_residual']:.3g} "
+                f"(gradient norm about {worst[f'{key}_residual'] * scale:.3g}) "
+                f"against a target of {worst['eps']:.3g}. Standardise the features "
+                f"or raise max_inner_iter.",
+                ConvergenceWarning, stacklevel=3,
+            )
