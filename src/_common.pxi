@@ -68,9 +68,10 @@ cdef class Rows:
     ----------
     X : ndarray of shape (n, p) or scipy.sparse CSR matrix/array
         Dense input must be C-contiguous float32 or float64; CSR input must have
-        float32 or float64 data and sorted or unsorted int32/int64 indices (int64
-        indices are narrowed to int32 once). Read-only buffers are accepted; nothing
-        is written to ``X``.
+        float32 or float64 data and int32/int64 indices (int64 indices are narrowed
+        to int32 once). A CSR matrix not in canonical format (unsorted or duplicate
+        indices) is merged into a copy. Read-only buffers are accepted; nothing is
+        written to ``X``.
     """
     cdef readonly Py_ssize_t n, p, nnz
     cdef readonly bint csr, is32
@@ -94,25 +95,32 @@ cdef class Rows:
             data = X.data
             if data.dtype not in (np.float32, np.float64):
                 raise TypeError(f"CSR data must be float32 or float64, got {data.dtype}")
-            if X.nnz >= 2**31 - 1:
-                raise ValueError("CSR input with 2**31 or more stored values is "
-                                 "not supported")
-            indices = np.ascontiguousarray(X.indices, dtype=np.intc)
-            indptr = np.ascontiguousarray(X.indptr, dtype=np.intc)
-            data = np.ascontiguousarray(data)
 
             # The kernels index without bounds checks: a malformed matrix (which
             # scipy accepts unless asked to check) must fail here, not segfault.
-            if (indptr.shape[0] != X.shape[0] + 1 or indptr[0] != 0
-                    or np.any(np.diff(indptr) < 0)
+            indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+            if (indptr.ndim != 1 or indptr.shape[0] != X.shape[0] + 1
+                    or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
                     or indptr[-1] > min(indices.shape[0], data.shape[0])):
                 raise ValueError("CSR indptr is inconsistent with the shape or "
                                  "with the number of stored values")
+            if indptr[-1] >= 2**31 - 1:
+                raise ValueError("CSR input with 2**31 or more stored values is "
+                                 "not supported")
             if indptr[-1] > 0:
                 used = indices[:indptr[-1]]
                 if used.min() < 0 or used.max() >= X.shape[1]:
                     raise ValueError(f"CSR column indices must lie in "
                                      f"[0, {X.shape[1]})")
+
+            if not X.has_canonical_format:
+                # Duplicates mean a sum; the Hessian diagonal needs the square of
+                # that sum, not the sum of squares, so merge them in a copy.
+                X = X.copy()
+                X.sum_duplicates()
+            indices = np.ascontiguousarray(X.indices, dtype=np.intc)
+            indptr = np.ascontiguousarray(X.indptr, dtype=np.intc)
+            data = np.ascontiguousarray(X.data)
             self.csr = True
             self.n, self.p = X.shape
             self.nnz = data.shape[0]
