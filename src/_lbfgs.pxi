@@ -138,7 +138,7 @@ cdef int _lbfgs_core(Objective obj, LBFGSMemory mem, double* x, double* g,
     # Steps that lower neither the lowest f nor the lowest gradient norm seen:
     # after this many in a row the iterates only wander in rounding noise (f
     # going up and down by a few ulps), a line-search failure, not progress.
-    cdef int max_stall = 10
+    cdef int max_stall = 50
     cdef int n_stall = 0
     cdef double best_f, best_gnorm
     cdef bint accepted, retried
