@@ -481,13 +481,6 @@ def _run_tune(args):
     except (ValueError, OSError) as exc:
         _error(exc)
         return EXIT_BAD_INPUT
-    logger.info(
-        "data: %s, %d samples x %d features%s",
-        source,
-        X.shape[0],
-        X.shape[1],
-        " (sparse)" if hasattr(X, "tocsr") else "",
-    )
 
     try:
         result = tune(
@@ -517,7 +510,10 @@ def _run_tune(args):
             logger.info("wrote %s", args.json)
         if args.plot is not None:
             plotting.plot_trace(
-                result.estimator.history_, args.plot, title=f"HOAG on {source}"
+                result.estimator.history_,
+                args.plot,
+                title=f"HOAG on {source}",
+                chosen_C=report["result"]["C"],
             )
     except (ValueError, OSError) as exc:
         _error(exc)
@@ -630,10 +626,16 @@ def _summary(report):
         f"work:            {r['n_iter']} outer iterations ({r['n_rejected']} "
         f"rejected), {r['n_inner_iter']} inner L-BFGS iterations, "
         f"{r['n_linear_iter']} CG iterations",
-        f"status:          {'converged' if r['converged'] else 'not converged'}: "
-        f"{r['message']}",
+        f"status:          {_status(r)}",
     ]
     return "\n".join(lines)
+
+
+def _status(result):
+    message = result["message"]
+    if message.lower().startswith(("converged", "not converged")):
+        return message
+    return f"{'converged' if result['converged'] else 'not converged'}: {message}"
 
 
 def _write_json(report, path):

@@ -37,12 +37,12 @@ def _pyplot():
     return plt
 
 
-def plot_trace(history, path, title=None):
+def plot_trace(history, path, title=None, chosen_C=None):
     """Save a PNG of the validation loss and of C against wall-clock time.
 
     Two panels share the time axis: the validation loss at each outer
     iteration (accepted steps joined by a line, rejected steps as red crosses,
-    the best accepted point as a star), and ``C = exp(-lam)`` on a log scale.
+    and ``C = exp(-lam)`` on a log scale, with the chosen C as a dashed line.
 
     Parameters
     ----------
@@ -55,6 +55,9 @@ def plot_trace(history, path, title=None):
         The PNG file to write.
     title : str, optional
         A title above the two panels.
+    chosen_C : float, optional
+        The C the search returned (for example ``LogisticRegressionCV.C_``),
+        drawn as a horizontal line.
 
     Returns
     -------
@@ -88,10 +91,6 @@ def plot_trace(history, path, title=None):
     if (~accepted).any():
         ax_loss.plot(time[~accepted], value[~accepted], "x", ms=6, color="C3",
                      label="rejected step")
-    if accepted.any():
-        best = np.flatnonzero(accepted)[np.argmin(value[accepted])]
-        ax_loss.plot(time[best], value[best], "*", ms=12, color="C1",
-                     label=f"best: {value[best]:.4g}")
     ax_loss.set_ylabel("validation loss")
     ax_loss.grid(True, alpha=0.3)
     ax_loss.legend(loc="upper right", fontsize="small")
@@ -103,12 +102,17 @@ def plot_trace(history, path, title=None):
                   color=f"C{j % 10}", label=label)
         if (~accepted).any():
             ax_C.plot(time[~accepted], C[~accepted, j], "x", ms=6, color="C3")
+    # The chosen C, not the lowest plotted loss: early losses come from loose
+    # inner solves and are not comparable with later ones.
+    if chosen_C is not None:
+        ax_C.axhline(chosen_C, ls="--", lw=1, color="C1",
+                     label=f"chosen C = {chosen_C:.4g}")
     ax_C.set_yscale("log")
     ax_C.set_ylabel("C (log scale)")
     ax_C.set_xlabel("wall-clock time (s)")
     ax_C.grid(True, which="both", alpha=0.3)
-    if C.shape[1] > 1:
-        ax_C.legend(loc="upper right", fontsize="small")
+    if C.shape[1] > 1 or chosen_C is not None:
+        ax_C.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
 
