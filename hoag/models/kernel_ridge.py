@@ -32,6 +32,8 @@ memory is estimated and one of three layouts chosen within ``memory_budget``:
     (``n^2 p`` operations per product instead of ``n^2``).
 """
 
+import contextlib
+import functools
 import logging
 import math
 import os
@@ -52,6 +54,35 @@ STORAGES = ("full", "kernel", "matrix-free")
 _BUDGET_SHARE = 0.5
 # Budget when the available memory cannot be read (non-POSIX systems).
 _FALLBACK_BUDGET = 2 * 1024**3
+# Nystrom rank of the default preconditioner (bench/bench_krr.py measures it).
+_DEFAULT_RANK = 200
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller, looked up once (about 10 ms); None without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run the NumPy/LAPACK calls of this module on one BLAS thread.
+
+    They are small (r x r factorisations, n x r products) or memory-bound
+    (matrix-vector products), and OpenBLAS threads spinning next to the
+    compiled OpenMP kernels made a 200 x 200 ``eigh`` 100 times slower on a
+    loaded 2-core machine (284 ms against 2.8 ms).
+    """
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def default_memory_budget():
@@ -114,6 +145,17 @@ def _check_bounds(name, bounds):
     return math.log(low), math.log(high)
 
 
+def _single_blas(method):
+    """Decorator: the method's NumPy/LAPACK work on one BLAS thread."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with _one_blas_thread():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 class KernelRidgeProblem:
     """HOAG oracles of RBF kernel ridge regression on one train/validation split.
 
@@ -137,9 +179,10 @@ class KernelRidgeProblem:
         a named layout that does not fit raises ``MemoryError``.
     memory_budget : int or None
         Bytes the stored matrices may take; None: :func:`default_memory_budget`.
-    preconditioner : bool, default=False
-        Precondition conjugate gradient with a low-rank (pivoted Cholesky)
-        approximation of ``K`` (see :meth:`hessian_solve`).
+    preconditioner : bool or int, default=True
+        Precondition conjugate gradient with a Nystrom approximation of ``K``
+        of rank 200 (True), of the given rank (int), or not at all (False or
+        0); see :meth:`_preconditioner`.
     max_inner_iter, max_linear_iter : int or None
         Iteration caps of the conjugate-gradient solves; None: ``max(1000, n)``.
     n_threads : int or None
@@ -164,7 +207,7 @@ class KernelRidgeProblem:
 
     def __init__(self, X_train, y_train, X_val, y_val, *, gamma_bounds=(1e-6, 1e4),
                  alpha_bounds=(1e-8, 1e4), storage="auto", memory_budget=None,
-                 preconditioner=False, max_inner_iter=None, max_linear_iter=None,
+                 preconditioner=True, max_inner_iter=None, max_linear_iter=None,
                  n_threads=None):
         # 1. Data: rows as compiled Points, targets as float64 vectors.
         self.train = _core.Points(X_train)
@@ -209,8 +252,18 @@ class KernelRidgeProblem:
         self.gamma = None
         self.mu = None
         self.op = None
-        self.use_preconditioner = bool(preconditioner)
+        if preconditioner is True:
+            preconditioner = _DEFAULT_RANK
+        if preconditioner is False or preconditioner is None:
+            preconditioner = 0
+        if not (isinstance(preconditioner, (int, np.integer))
+                and preconditioner >= 0):
+            raise ValueError(f"preconditioner must be a bool or a non-negative "
+                             f"rank, got {preconditioner!r}")
+        self.preconditioner_rank = int(preconditioner)
+        self.use_preconditioner = self.preconditioner_rank > 0
         self._precond = None
+        self._landmarks = None
 
         cap = max(1000, n)
         self.max_inner_iter = cap if max_inner_iter is None else int(max_inner_iter)
@@ -278,13 +331,12 @@ class KernelRidgeProblem:
                                                 n_threads=self.n_threads)
         else:
             self.op.set_params(gamma, mu)
-        if mu != self.mu:
-            self._precond = None
         self.gamma, self.mu = gamma, mu
 
     # ------------------------------------------------------------------
     # Products with the kernels at the current gamma
 
+    @_single_blas
     def kernel_times(self, v):
         """``K v`` (training kernel).
 
@@ -329,6 +381,7 @@ class KernelRidgeProblem:
         return _core.rbf_products(self.train, self.val, self.gamma, r, dk=False,
                                   n_threads=self.n_threads)[0]
 
+    @_single_blas
     def predict_validation(self, x, lam):
         """Validation predictions ``K_val c`` at ``lam``.
 
@@ -356,6 +409,7 @@ class KernelRidgeProblem:
                                        preconditioner=precond)
         return x, n_iter, res, status
 
+    @_single_blas
     def inner_solve(self, lam, x0, tol):
         """Conjugate gradient on ``(K + mu I) c = y`` until ``||grad_c h|| <= tol s``.
 
@@ -381,6 +435,7 @@ class KernelRidgeProblem:
                          converged=status == 0, message=_core.STATUS_MESSAGES[status])
         return x, info
 
+    @_single_blas
     def outer_value_grad(self, x, lam):
         """Validation MSE ``g``, ``d1_g = -2/n_val K_val^T r`` and ``d2_g``.
 
@@ -410,6 +465,7 @@ class KernelRidgeProblem:
         d2_g = np.array([2.0 * self.gamma / n_val * float(r @ dk_c), 0.0])
         return g, d1_g, d2_g
 
+    @_single_blas
     def hessian_solve(self, x, lam, b, q0, tol):
         """Conjugate gradient on ``(K + mu I) q = b`` to ``||H q - b|| <= tol ||b||``.
 
@@ -441,6 +497,7 @@ class KernelRidgeProblem:
                          message=_core.STATUS_MESSAGES[status])
         return q, info
 
+    @_single_blas
     def cross_term(self, x, lam, q):
         """``d12_h^T q = (-gamma q^T (D2 * K) c, mu q.c)``.
 
@@ -460,7 +517,41 @@ class KernelRidgeProblem:
                          self.mu * float(q @ c)])
 
     def _preconditioner(self):
-        """The preconditioner at the current (gamma, mu), built on first use."""
-        if self._precond is None:
-            self._precond = None
+        """The Nystrom preconditioner at the current (gamma, mu), built on first use.
+
+        Landmarks ``S`` (``rank`` training rows drawn once, seed 0) give the
+        Nystrom approximation ``K ~ C W^+ C^T`` with ``C = K[:, S]`` and
+        ``W = K[S, S]``; written as ``U diag(d) U^T`` (``U`` orthonormal, from a
+        QR of ``C W^{-1/2}``), it makes ``P = U diag(d) U^T + mu I``. Since
+        ``C W^+ C^T <= K``, the preconditioned spectrum is bounded below by 1 and
+        CG needs about ``sqrt(1 + lambda_{r+1}(K) / mu)`` times fewer passes.
+        ``U`` and ``d`` depend on gamma only: a change of mu alone is free.
+        """
+        if self._precond is not None:
+            if self._precond.mu != self.mu:
+                self._precond.set_mu(self.mu)
+            return self._precond
+        n = self.train.n
+        if self._landmarks is None:
+            rng = np.random.default_rng(0)
+            rank = min(n, self.preconditioner_rank)
+            self._landmarks = np.sort(rng.choice(n, size=rank, replace=False))
+            self._landmark_points = _core.Points(
+                np.asarray(self.train.array)[self._landmarks])
+        S = self._landmarks
+        if self.K is not None:
+            C = self.K[:, S]
+        else:
+            C = _core.rbf_kernel(self.train, self._landmark_points, gamma=self.gamma,
+                                 n_threads=self.n_threads)
+
+        # W^{-1/2} on the numerically non-null part of W (eigenvalues below
+        # 1e-12 of the largest are rounding noise of a near-singular W).
+        w, V = np.linalg.eigh(C[S])
+        keep = w > 1e-12 * w[-1]
+        F = C @ (V[:, keep] / np.sqrt(w[keep]))
+        Q, R = np.linalg.qr(F)
+        d, Z = np.linalg.eigh(R @ R.T)
+        self._precond = _core.LowRankPreconditioner(Q @ Z, np.maximum(d, 0.0),
+                                                    self.mu)
         return self._precond
