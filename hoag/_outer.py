@@ -863,7 +863,8 @@ def _copy_record(record):
 
 def _format_lam(lam):
     """The first few coordinates of lam, for a progress line."""
-    shown = ", ".join(f"{v:.4g}" for v in lam[:_N_SHOWN])
+    # + 0.0 turns -0.0 (lam0 = -log 1) into 0.0 on the screen.
+    shown = ", ".join(f"{v + 0.0:.4g}" for v in lam[:_N_SHOWN])
     more = f", ... (m={lam.size})" if lam.size > _N_SHOWN else ""
     return f"[{shown}{more}]"
 

@@ -145,9 +145,11 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
+            # tolist(): the label as the user wrote it, not numpy's repr of it
+            # (np.int64(0), np.str_('a')).
             raise ValueError(
                 f"LogisticRegressionCV needs samples of two classes; y has only "
-                f"one class: {self.classes_[0]!r}"
+                f"one class: {self.classes_.tolist()[0]!r}"
             )
         if self.classes_.size > 2:
             raise ValueError(
@@ -233,11 +235,15 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
                 f"C_bounds must satisfy 0 < lower <= upper < inf, got {self.C_bounds!r}"
             )
         C0 = self.C0
-        if not (isinstance(C0, numbers.Real) and math.isfinite(C0) and C0 > 0):
+        # bool passes isinstance(Real/Integral), but True is a flag, not a C
+        # nor a count.
+        if not (isinstance(C0, numbers.Real) and not isinstance(C0, bool)
+                and math.isfinite(C0) and C0 > 0):
             raise ValueError(f"C0 must be a positive finite float, got {C0!r}")
         if not low <= C0 <= high:
             raise ValueError(f"C0={C0} lies outside C_bounds={self.C_bounds!r}")
         if not (isinstance(self.max_inner_iter, numbers.Integral)
+                and not isinstance(self.max_inner_iter, bool)
                 and self.max_inner_iter >= 1):
             raise ValueError(
                 f"max_inner_iter must be a positive integer, got {self.max_inner_iter!r}"
