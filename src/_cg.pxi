@@ -28,6 +28,10 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
     cdef double rz, rz_new, pMp, step, beta, rnorm
     # True while r holds b - M x computed from x, not the recursive update
     cdef bint fresh = True
+    # The last confirmed true residual: a restart that does not halve it means
+    # the tolerance lies below what rounding lets b - M x reach, and restarting
+    # again would only spend the iteration cap.
+    cdef double last_true = INFINITY
 
     op.matvec(x, Mp)
     for j in range(n):
@@ -55,6 +59,10 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
             fresh = True
             if rnorm <= tol or not isfinite(rnorm):
                 continue
+            if rnorm > 0.5 * last_true:
+                status = ST_STALLED
+                break
+            last_true = rnorm
             _precondition(prec, minv, r, z, n)
             memcpy(p, z, n * sizeof(double))
             rz = _dot(r, z, n)
