@@ -256,3 +256,17 @@ def test_cli_tunes_krr_on_diabetes(capsys):
     assert "diabetes" in out and "gamma" in out and "R^2" in out
     assert main(["tune", "--model", "krr", "--C0", "2"]) == 2
     assert "--C0 does not apply to --model krr" in capsys.readouterr().err
+
+
+def test_unreachable_tolerance_stops_as_stalled(diabetes_split):
+    """A tolerance below the rounding floor ends in a status, not at the cap."""
+    X, y, Xv, yv = diabetes_split
+    problem = KernelRidgeProblem(X, y, Xv, yv, storage="full")
+    lam = np.log([0.01, 0.01])
+    c, info = problem.inner_solve(lam, None, 1e-17)
+    assert not info.converged and "stalled" in info.message
+    assert info.n_iter < 100
+    # The point returned is as good as a reachable tight solve.
+    ref = KernelRidge(kernel="rbf", gamma=0.01, alpha=0.01).fit(X, y)
+    rel = np.linalg.norm(c - ref.dual_coef_) / np.linalg.norm(ref.dual_coef_)
+    assert rel <= 1e-8
