@@ -6,7 +6,10 @@ hypergradients computed from inexact inner solves (Pedregosa, ICML 2016).
 - :func:`hoag` runs the outer loop on any problem with the oracle interface
   :class:`HOAGProblem` (documented in :mod:`hoag._outer`).
 - :class:`LogisticRegressionCV` is a scikit-learn classifier tuning its C.
-- :class:`LogisticProblem` and :class:`MeanOverFolds` are the problems it uses.
+- :class:`KernelRidgeCV` is a scikit-learn regressor tuning the RBF width gamma
+  and the ridge alpha of kernel ridge regression.
+- :class:`LogisticProblem`, :class:`KernelRidgeProblem` and
+  :class:`MeanOverFolds` are the problems they use.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -20,8 +23,8 @@ from ._outer import (
     SolveInfo,
     hoag,
 )
-from .estimators import LogisticRegressionCV
-from .models import LogisticProblem
+from .estimators import KernelRidgeCV, LogisticRegressionCV
+from .models import KernelRidgeProblem, LogisticProblem
 
 try:
     __version__ = version("hoag")
@@ -33,6 +36,8 @@ __all__ = [
     "HOAGProblem",
     "HOAGResult",
     "HyperparameterConvergenceWarning",
+    "KernelRidgeCV",
+    "KernelRidgeProblem",
     "LogisticProblem",
     "LogisticRegressionCV",
     "MeanOverFolds",

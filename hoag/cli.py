@@ -74,6 +74,8 @@ class ModelSpec:
     check_target: object
     score: object
     classifier: bool = True
+    bundled: str = "breast cancer"
+    start_options: tuple = ("C0",)
 
 
 def _make_logistic(**options):
@@ -105,6 +107,30 @@ def _score_classifier(estimator, X_test, y_test):
     }
 
 
+def _make_krr(**options):
+    from hoag import KernelRidgeCV
+
+    return KernelRidgeCV(**options)
+
+
+def _check_regression_target(y):
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.number):
+        raise ValueError(f"kernel ridge needs a numeric target, got {y.dtype} values")
+    if np.unique(y).size < 2:
+        raise ValueError("the target is constant: nothing to regress")
+
+
+def _score_regressor(estimator, X_test, y_test):
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    predicted = estimator.predict(X_test)
+    return {
+        "test_mse": float(mean_squared_error(y_test, predicted)),
+        "test_r2": float(r2_score(y_test, predicted)),
+    }
+
+
 MODELS = {
     "logistic": ModelSpec(
         name="logistic",
@@ -113,6 +139,20 @@ MODELS = {
         check_target=_check_classes,
         score=_score_classifier,
     ),
+    "krr": ModelSpec(
+        name="krr",
+        description="RBF kernel ridge regression, tunes gamma and alpha",
+        make=_make_krr,
+        check_target=_check_regression_target,
+        score=_score_regressor,
+        classifier=False,
+        bundled="diabetes",
+        start_options=("gamma0", "alpha0"),
+    ),
+}
+BUNDLED_NAMES = {
+    "breast cancer": BUNDLED_NAME,
+    "diabetes": "diabetes (scikit-learn, standardised)",
 }
 
 
@@ -199,7 +239,11 @@ def tune(
         For bad data (empty, NaN or inf, a single class, inconsistent
         lengths) or option values.
     """
-    from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
+    from sklearn.model_selection import (
+        ShuffleSplit,
+        StratifiedShuffleSplit,
+        train_test_split,
+    )
     from sklearn.utils import check_X_y
 
     spec = MODELS[model]
@@ -224,7 +268,8 @@ def tune(
         n_validation = X_rest.shape[0] // cv
         n_train = X_rest.shape[0] - n_validation
     else:
-        splitter = StratifiedShuffleSplit(
+        shuffle_split = StratifiedShuffleSplit if spec.classifier else ShuffleSplit
+        splitter = shuffle_split(
             n_splits=1, test_size=validation_fraction, random_state=seed
         )
         train, validation = next(splitter.split(X_rest, y_rest))
@@ -391,6 +436,14 @@ def build_parser():
         "--C0", type=_positive_float, metavar="C", help="starting value of C"
     )
     p.add_argument(
+        "--gamma0", type=_positive_float, metavar="G",
+        help="krr: starting RBF gamma (default 1 / n_features)",
+    )
+    p.add_argument(
+        "--alpha0", type=_positive_float, metavar="A",
+        help="krr: starting ridge alpha (default 1)",
+    )
+    p.add_argument(
         "--tol", type=_positive_float, metavar="TOL", help="convergence tolerance"
     )
     p.add_argument(
@@ -475,6 +528,16 @@ def _run_tune(args):
     if args.target is not None and args.file is None:
         _error("--target needs a FILE (the bundled data have their target)")
         return EXIT_BAD_INPUT
+    spec = MODELS[args.model]
+    for option in ("C0", "gamma0", "alpha0"):
+        if getattr(args, option) is not None and option not in spec.start_options:
+            _error(f"--{option} does not apply to --model {args.model} (its "
+                   f"options: {', '.join('--' + o for o in spec.start_options)})")
+            return EXIT_BAD_INPUT
+    if args.plot is not None and not spec.classifier:
+        _error(f"--plot draws C against time; it does not support --model "
+               f"{args.model} in this version")
+        return EXIT_BAD_INPUT
 
     try:
         X, y, source = _load(args)
@@ -492,7 +555,7 @@ def _run_tune(args):
             test_fraction=args.test_fraction,
             seed=args.seed,
             verbose=0 if args.quiet else 1,
-            C0=args.C0,
+            **{option: getattr(args, option) for option in spec.start_options},
             tol=args.tol,
             max_iter=args.max_iter,
             max_time=args.max_time,
@@ -522,11 +585,18 @@ def _run_tune(args):
 
 
 def _load(args):
-    from hoag.datasets import load_breast_cancer_standardised, load_file
+    from hoag.datasets import (
+        load_breast_cancer_standardised,
+        load_diabetes_standardised,
+        load_file,
+    )
 
     if args.file is None:
-        X, y = load_breast_cancer_standardised()
-        return X, y, BUNDLED_NAME
+        bundled = MODELS[args.model].bundled
+        loader = {"breast cancer": load_breast_cancer_standardised,
+                  "diabetes": load_diabetes_standardised}[bundled]
+        X, y = loader()
+        return X, y, BUNDLED_NAMES[bundled]
     X, y, _ = load_file(args.file, target=args.target)
     return X, y, args.file
 
@@ -535,7 +605,10 @@ def _report(args, source, X, result):
     """Everything about the run, as plain JSON-ready values."""
     est = result.estimator
     res = est.result_
-    C = float(est.C_)
+    if hasattr(est, "C_"):
+        chosen = {"C": float(est.C_), "log10_C": math.log10(est.C_)}
+    else:
+        chosen = {"gamma": float(est.gamma_), "alpha": float(est.alpha_)}
     out = {
         "data": {
             "source": str(source),
@@ -552,12 +625,11 @@ def _report(args, source, X, result):
             for key in (
                 "model", "target", "validation_fraction", "folds",
                 "test_fraction", "schedule", "max_iter", "max_time", "C0",
-                "tol", "seed",
+                "gamma0", "alpha0", "tol", "seed",
             )
         },
         "result": {
-            "C": C,
-            "log10_C": math.log10(C),
+            **chosen,
             "validation_loss": float(est.validation_loss_),
             **result.scores,
             "wall_time": result.wall_time,
@@ -568,17 +640,20 @@ def _report(args, source, X, result):
             "converged": bool(res.converged),
             "message": str(res.message),
         },
-        "trace": [_trace_record(r) for r in est.history_],
+        "trace": [_trace_record(r, args.model) for r in est.history_],
     }
     if args.folds is not None:
         out["options"]["validation_fraction"] = None
     return out
 
 
-def _trace_record(record):
+def _trace_record(record, model="logistic"):
     out = {key: _plain(value) for key, value in record.items()}
     lam = np.atleast_1d(np.asarray(record["lam"], dtype=float))
-    out["C"] = _plain(np.exp(-lam))
+    if model == "krr":
+        out["gamma"], out["alpha"] = (float(v) for v in np.exp(lam))
+    else:
+        out["C"] = _plain(np.exp(-lam))
     return out
 
 
@@ -599,21 +674,29 @@ def _plain(value):
 
 def _summary(report):
     d, r = report["data"], report["result"]
+    # Regression splits are plain shuffles; classification splits stratified.
+    kind = "stratified " if "C" in r else ""
+    solver = "L-BFGS" if "C" in r else "CG"
     if report["options"]["folds"]:
         split = (
             f"{d['n_train'] + d['n_validation']} in "
-            f"{report['options']['folds']} stratified folds, {d['n_test']} test"
+            f"{report['options']['folds']} {kind}folds, {d['n_test']} test"
         )
     else:
         split = (
             f"{d['n_train']} train, {d['n_validation']} validation, "
-            f"{d['n_test']} test (stratified, seed {report['options']['seed']})"
+            f"{d['n_test']} test ({'stratified, ' if kind else ''}seed "
+            f"{report['options']['seed']})"
         )
+    if "C" in r:
+        chosen = f"chosen C:        {r['C']:.6g}  (log10 C = {r['log10_C']:.4f})"
+    else:
+        chosen = f"chosen:          gamma {r['gamma']:.6g}, alpha {r['alpha']:.6g}"
     lines = [
         f"data:            {d['source']}: {d['n_samples']} samples x "
         f"{d['n_features']} features",
         f"split:           {split}",
-        f"chosen C:        {r['C']:.6g}  (log10 C = {r['log10_C']:.4f})",
+        chosen,
         f"validation loss: {r['validation_loss']:.6f}",
     ]
     if "test_accuracy" in r:
@@ -621,10 +704,14 @@ def _summary(report):
             f"test:            accuracy {r['test_accuracy']:.4f}, "
             f"log loss {r['test_log_loss']:.6f}"
         )
+    if "test_mse" in r:
+        lines.append(
+            f"test:            MSE {r['test_mse']:.6g}, R^2 {r['test_r2']:.4f}"
+        )
     lines += [
         f"wall time:       {r['wall_time']:.3f} s",
         f"work:            {r['n_iter']} outer iterations ({r['n_rejected']} "
-        f"rejected), {r['n_inner_iter']} inner L-BFGS iterations, "
+        f"rejected), {r['n_inner_iter']} inner {solver} iterations, "
         f"{r['n_linear_iter']} CG iterations",
         f"status:          {_status(r)}",
     ]

@@ -26,8 +26,10 @@ __all__ = [
     "detect_format",
     "load_breast_cancer_standardised",
     "load_file",
+    "load_diabetes_standardised",
     "load_news20_binary",
     "news20_split",
+    "parkinsons_split",
 ]
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,79 @@ def load_breast_cancer_standardised():
 
     X, y = load_breast_cancer(return_X_y=True)
     return StandardScaler().fit_transform(X), y
+
+
+# The Parkinson's telemonitoring features of the HOAG paper: the 16 voice
+# measures plus age and sex (not the subject number nor the test time).
+PARKINSONS_FEATURES = (
+    "age", "sex", "Jitter(%)", "Jitter(Abs)", "Jitter:RAP", "Jitter:PPQ5",
+    "Jitter:DDP", "Shimmer", "Shimmer(dB)", "Shimmer:APQ3", "Shimmer:APQ5",
+    "Shimmer:APQ11", "Shimmer:DDA", "NHR", "HNR", "RPDE", "DFA", "PPE",
+)
+
+
+def parkinsons_split(folder=None, seed=0, n_train=2000, n_val=1500,
+                     target="motor_UPDRS"):
+    """Training and validation parts of the Parkinson's telemonitoring data.
+
+    The kernel ridge set of the HOAG paper: the 18 features of
+    :data:`PARKINSONS_FEATURES`, ``n_train`` and ``n_val`` disjoint rows drawn at
+    random with ``seed``, each feature standardised with the mean and standard
+    deviation of the training part (``(x - mean) / std``); the target is not
+    transformed.
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        Folder holding ``parkinsons_updrs.csv.gz``; default :func:`data_dir`.
+    seed : int, default=0
+        Seed of the row draw (``numpy.random.default_rng(seed).permutation``).
+    n_train, n_val : int, default=2000, 1500
+        Sizes of the two parts (at most 5,875 rows together).
+    target : {"motor_UPDRS", "total_UPDRS"}, default="motor_UPDRS"
+        Target column.
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val : ndarrays of float64
+        ``(n_train, 18)``, ``(n_train,)``, ``(n_val, 18)``, ``(n_val,)``.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(_find("parkinsons_updrs.csv.gz", folder))
+    if target not in ("motor_UPDRS", "total_UPDRS"):
+        raise ValueError(f"target must be 'motor_UPDRS' or 'total_UPDRS', got "
+                         f"{target!r}")
+    if n_train < 1 or n_val < 1 or n_train + n_val > len(frame):
+        raise ValueError(f"n_train={n_train} and n_val={n_val} must be positive "
+                         f"and add up to at most {len(frame)}")
+    X = frame[list(PARKINSONS_FEATURES)].to_numpy(dtype=np.float64)
+    y = frame[target].to_numpy(dtype=np.float64)
+    rows = np.random.default_rng(seed).permutation(len(frame))
+    train, val = rows[:n_train], rows[n_train:n_train + n_val]
+    mean, std = X[train].mean(axis=0), X[train].std(axis=0)
+    std[std == 0] = 1.0
+    return ((X[train] - mean) / std, y[train], (X[val] - mean) / std, y[val])
+
+
+def load_diabetes_standardised():
+    """scikit-learn's bundled diabetes data, each feature standardised.
+
+    442 samples, 10 dense features with zero mean and unit variance (the same
+    choice, and the same caveat about the later splits, as
+    :func:`load_breast_cancer_standardised`); the target (a disease progression
+    score, 25 to 346) is not transformed.
+
+    Returns
+    -------
+    X : ndarray of shape (442, 10), float64
+    y : ndarray of shape (442,), float64
+    """
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y.astype(np.float64)
 
 
 # --------------------------------------------------------------------------

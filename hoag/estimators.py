@@ -19,7 +19,7 @@ from ._cv import MeanOverFolds
 from ._outer import BoundaryWarning, hoag
 from .models import LogisticProblem
 
-__all__ = ["LogisticRegressionCV"]
+__all__ = ["KernelRidgeCV", "LogisticRegressionCV"]
 
 # Relative gradient-norm tolerance of the final refit: the "exact" fit at C_.
 _REFIT_TOL = 1e-8
@@ -344,3 +344,7 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
                 f"or raise max_inner_iter.",
                 ConvergenceWarning, stacklevel=3,
             )
+
+
+# Defined in its own module; exported here with the other estimators.
+from ._kernel_ridge_cv import KernelRidgeCV  # noqa: E402

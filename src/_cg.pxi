@@ -1,11 +1,25 @@
 # Conjugate gradient for symmetric positive-definite systems M q = b, where M is a
 # LinearOperator (a Hessian at a fixed point, or K + mu I), with warm start and an
-# optional diagonal (Jacobi) preconditioner.
+# optional preconditioner: a diagonal (Jacobi) or any LinearOperator applying an
+# SPD approximation of M^{-1} (the low-rank Nystrom one of kernel ridge).
+
+
+cdef inline void _precondition(LinearOperator prec, const double* minv,
+                               double* r, double* z, Py_ssize_t n) noexcept nogil:
+    """z = P r: the operator's product, the diagonal minv * r, or a copy of r."""
+    cdef Py_ssize_t j
+    if prec is not None:
+        prec.matvec(r, z)
+    elif minv != NULL:
+        for j in range(n):
+            z[j] = minv[j] * r[j]
+    else:
+        memcpy(z, r, n * sizeof(double))
 
 
 cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
                   double* z, double* p, double* Mp, const double* minv,
-                  double tol, int max_iter, int* n_iter_out,
+                  LinearOperator prec, double tol, int max_iter, int* n_iter_out,
                   double* res_out) noexcept nogil:
     """Solve op x = b from the given x until ||b - op x||_2 <= tol."""
     cdef Py_ssize_t n = op.n
@@ -14,14 +28,17 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
     cdef double rz, rz_new, pMp, step, beta, rnorm
     # True while r holds b - M x computed from x, not the recursive update
     cdef bint fresh = True
+    # The last confirmed true residual: a restart that does not halve it means
+    # the tolerance lies below what rounding lets b - M x reach, and restarting
+    # again would only spend the iteration cap.
+    cdef double last_true = INFINITY
 
     op.matvec(x, Mp)
     for j in range(n):
         r[j] = b[j] - Mp[j]
     rnorm = sqrt(_dot(r, r, n))
-    for j in range(n):
-        z[j] = minv[j] * r[j] if minv != NULL else r[j]
-        p[j] = z[j]
+    _precondition(prec, minv, r, z, n)
+    memcpy(p, z, n * sizeof(double))
     rz = _dot(r, z, n)
 
     while True:
@@ -42,9 +59,12 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
             fresh = True
             if rnorm <= tol or not isfinite(rnorm):
                 continue
-            for j in range(n):
-                z[j] = minv[j] * r[j] if minv != NULL else r[j]
-                p[j] = z[j]
+            if rnorm > 0.5 * last_true:
+                status = ST_STALLED
+                break
+            last_true = rnorm
+            _precondition(prec, minv, r, z, n)
+            memcpy(p, z, n * sizeof(double))
             rz = _dot(r, z, n)
         if it >= max_iter:
             break
@@ -58,8 +78,7 @@ cdef int _cg_core(LinearOperator op, const double* b, double* x, double* r,
             x[j] += step * p[j]
             r[j] -= step * Mp[j]
         rnorm = sqrt(_dot(r, r, n))
-        for j in range(n):
-            z[j] = minv[j] * r[j] if minv != NULL else r[j]
+        _precondition(prec, minv, r, z, n)
         rz_new = _dot(r, z, n)
         beta = rz_new / rz
         rz = rz_new
@@ -77,8 +96,8 @@ def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=No
     """Solve ``M x = b`` by conjugate gradient, in place, from the given ``x``.
 
     Stops once ``||b - M x||_2 <= tol`` (absolute). With a preconditioner ``P``
-    (the inverse of a positive diagonal), iterates on ``P M x = P b``; the stopping
-    test stays on the unpreconditioned residual.
+    (an SPD approximation of ``M^{-1}``), iterates on ``P M x = P b``; the
+    stopping test stays on the unpreconditioned residual.
 
     Parameters
     ----------
@@ -92,8 +111,9 @@ def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=No
         Absolute tolerance on the residual norm.
     max_iter : int
         Maximum number of iterations.
-    preconditioner : array-like of float64, shape (op.n,), or None
-        Diagonal of the inverse preconditioner (for Jacobi, ``1 / diag(M)``).
+    preconditioner : array-like of float64, shape (op.n,), LinearOperator, or None
+        ``P``: the diagonal of a diagonal one (for Jacobi, ``1 / diag(M)``), or
+        an operator whose ``matvec`` applies ``P`` without the GIL.
 
     Returns
     -------
@@ -116,7 +136,12 @@ def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=No
         raise ValueError(f"b has length {bv.shape[0]}, expected {n}")
     cdef const double[::1] mv
     cdef const double* minv = NULL
-    if preconditioner is not None:
+    cdef LinearOperator prec = None
+    if isinstance(preconditioner, LinearOperator):
+        prec = preconditioner
+        if prec.n != n:
+            raise ValueError(f"preconditioner has size {prec.n}, expected {n}")
+    elif preconditioner is not None:
         mv = np.ascontiguousarray(preconditioner, dtype=np.float64)
         if mv.shape[0] != n:
             raise ValueError(f"preconditioner has length {mv.shape[0]}, "
@@ -133,6 +158,6 @@ def cg(LinearOperator op, b, x, double tol, int max_iter=1000, preconditioner=No
         return 0, 0.0, ST_CONVERGED
     with nogil:
         status = _cg_core(op, &bv[0], &xv[0], &work[0, 0], &work[1, 0],
-                          &work[2, 0], &work[3, 0], minv, tol, max_iter,
+                          &work[2, 0], &work[3, 0], minv, prec, tol, max_iter,
                           &n_iter, &res)
     return n_iter, res, status

@@ -27,6 +27,7 @@ cdef enum:
     ST_LINE_SEARCH = 2
     ST_NOT_FINITE = 3
     ST_NOT_DESCENT = 4
+    ST_STALLED = 5
 
 STATUS_MESSAGES = {
     ST_CONVERGED: "converged",
@@ -34,6 +35,7 @@ STATUS_MESSAGES = {
     ST_LINE_SEARCH: "line search could not find a sufficient decrease",
     ST_NOT_FINITE: "non-finite value or gradient",
     ST_NOT_DESCENT: "operator is not positive definite along the search direction",
+    ST_STALLED: "residual stalled above the tolerance (floating-point floor)",
 }
 
 

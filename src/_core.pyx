@@ -26,7 +26,7 @@ E. Threads. Row loops run under OpenMP ``prange`` with per-thread gradient buffe
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport exp, log, log1p, sqrt, fabs, isfinite
+from libc.math cimport exp, log, log1p, sqrt, fabs, isfinite, INFINITY
 from libc.string cimport memset, memcpy
 
 import numpy as np
@@ -36,3 +36,4 @@ include "_common.pxi"
 include "_logistic.pxi"
 include "_lbfgs.pxi"
 include "_cg.pxi"
+include "_rbf.pxi"

@@ -1,0 +1,316 @@
+"""KernelRidgeCV: RBF kernel ridge regression whose gamma and alpha are tuned by HOAG."""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ShuffleSplit, check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _core
+from ._cv import MeanOverFolds
+from ._outer import BoundaryWarning, hoag
+from .models.kernel_ridge import (
+    KernelRidgeProblem,
+    _one_blas_thread,
+    default_memory_budget,
+)
+
+__all__ = ["KernelRidgeCV"]
+
+# Relative residual of the refit when it cannot be solved by Cholesky.
+_REFIT_TOL = 1e-10
+_DEFAULT_VALIDATION_FRACTION = 0.25
+_NAMES = ("gamma", "alpha")
+
+
+class KernelRidgeCV(RegressorMixin, BaseEstimator):
+    """RBF kernel ridge regression with ``gamma`` and ``alpha`` tuned by HOAG.
+
+    For given ``(gamma, alpha)`` the model is scikit-learn's
+    ``KernelRidge(kernel="rbf", gamma=gamma, alpha=alpha)``: dual coefficients
+    ``c`` solve ``(K + alpha I) c = y`` with ``K_ij = exp(-gamma ||x_i - x_j||^2)``
+    and the prediction at ``x`` is ``sum_i c_i exp(-gamma ||x - x_i||^2)``
+    (no intercept). Both hyperparameters minimise the held-out mean squared
+    error, by gradient descent on ``lam = (log gamma, log alpha)`` with
+    hypergradients from inexact conjugate-gradient solves (Pedregosa, 2016).
+
+    Parameters
+    ----------
+    gamma0 : float or None, default=None
+        Starting ``gamma``; None means ``1 / n_features`` (scikit-learn's default).
+    alpha0 : float, default=1.0
+        Starting ``alpha``.
+    gamma_bounds, alpha_bounds : pair of float, default=(1e-6, 1e4), (1e-8, 1e4)
+        Search boxes. A result on a bound warns (:class:`hoag.BoundaryWarning`)
+        and the model is still fitted there.
+    cv : None, int, cross-validation splitter or iterable, default=None
+        None: one split with 25 % of the samples held out, drawn with
+        ``random_state``. An int ``k``: k folds (``KFold``), the criterion being
+        the mean of the folds' validation MSEs. A splitter or an iterable of
+        ``(train_idx, val_idx)`` pairs, as in scikit-learn.
+    tol : float, default=1e-4
+        Outer tolerance of :func:`hoag.hoag` (inner tolerance, projected
+        hypergradient relative to the MSE, and step in ``lam``).
+    max_iter : int, default=50
+        Maximum outer iterations.
+    schedule : {"exponential", "quadratic", "cubic", "exact"}, default="exponential"
+        Decrease of the tolerance of the inner solves.
+    refit : bool, default=True
+        True: solve on all of ``X`` at the chosen hyperparameters (Cholesky when
+        ``n^2`` doubles fit ``memory_budget``, else matrix-free CG). False: keep
+        the solution on the training part of the (first) split.
+    max_time : float or None, default=None
+        Wall-clock budget of the search in seconds.
+    storage : {"auto", "full", "kernel", "matrix-free"}, default="auto"
+        Kernel layout of each fold (:class:`hoag.KernelRidgeProblem`).
+    memory_budget : int or None, default=None
+        Bytes the stored kernels may take, shared by the folds; None: half the
+        available memory.
+    preconditioner : bool or int, default=True
+        Nystrom preconditioner of the CG solves (True: rank 200; an int: that
+        rank; False: none).
+    max_cg_iter : int or None, default=None
+        Iteration cap of each CG solve; None: ``max(1000, n_train)``.
+    verbose : int, default=0
+        ``> 0``: one progress line per outer iteration (logger ``hoag._outer``).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the default split (``cv=None``).
+
+    Attributes
+    ----------
+    gamma_, alpha_ : float
+        Chosen hyperparameters (names of scikit-learn's ``KernelRidge``).
+    dual_coef_ : ndarray of shape (n_fit,)
+        Dual coefficients ``c`` at the chosen hyperparameters.
+    X_fit_ : ndarray of shape (n_fit, n_features)
+        Rows the dual coefficients refer to (all of ``X`` after a refit).
+    validation_loss_ : float
+        Validation MSE at the chosen point (mean over folds).
+    history_ : list of dict
+        Per-iteration trace of :class:`hoag.HOAGResult`
+        (``lam = (log gamma, log alpha)``).
+    result_ : hoag.HOAGResult
+        The whole outcome of the search.
+    n_iter_ : int
+        Outer iterations performed.
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    Examples
+    --------
+    >>> from hoag.datasets import load_diabetes_standardised
+    >>> X, y = load_diabetes_standardised()
+    >>> model = KernelRidgeCV(random_state=0).fit(X, y)
+    >>> bool(model.score(X, y) > 0.5)
+    True
+    """
+
+    def __init__(self, *, gamma0=None, alpha0=1.0, gamma_bounds=(1e-6, 1e4),
+                 alpha_bounds=(1e-8, 1e4), cv=None, tol=1e-4, max_iter=50,
+                 schedule="exponential", refit=True, max_time=None, storage="auto",
+                 memory_budget=None, preconditioner=True, max_cg_iter=None,
+                 verbose=0, random_state=None):
+        self.gamma0 = gamma0
+        self.alpha0 = alpha0
+        self.gamma_bounds = gamma_bounds
+        self.alpha_bounds = alpha_bounds
+        self.cv = cv
+        self.tol = tol
+        self.max_iter = max_iter
+        self.schedule = schedule
+        self.refit = refit
+        self.max_time = max_time
+        self.storage = storage
+        self.memory_budget = memory_budget
+        self.preconditioner = preconditioner
+        self.max_cg_iter = max_cg_iter
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Tune ``gamma`` and ``alpha`` on held-out data, then fit at them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense training data; float32 stays float32 in the kernels.
+        y : array-like of shape (n_samples,)
+            Real target.
+
+        Returns
+        -------
+        self : KernelRidgeCV
+        """
+        # 1. Check the input and the parameters.
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                             order="C", y_numeric=True)
+        y = np.asarray(y, dtype=np.float64)
+        if X.shape[0] < 2:
+            raise ValueError(f"KernelRidgeCV needs at least 2 samples, got "
+                             f"{X.shape[0]}")
+        lam0 = self._start(X.shape[1])
+        budget = (default_memory_budget() if self.memory_budget is None
+                  else self.memory_budget)
+
+        # 2. One inner problem per fold, each with its share of the memory.
+        splits = self._splits(X, y)
+        problems = [self._problem(X, y, train, val, k, budget // len(splits))
+                    for k, (train, val) in enumerate(splits)]
+        problem = problems[0] if len(problems) == 1 else MeanOverFolds(problems)
+
+        # 3. The HOAG search over lam = (log gamma, log alpha).
+        result = hoag(problem, lam0, bounds=problems[0].bounds,
+                      schedule=self.schedule, tol=self.tol, max_iter=self.max_iter,
+                      max_time=self.max_time, verbose=self.verbose, warn=False)
+        self.result_ = result
+        self.history_ = result.trace
+        self.n_iter_ = result.n_iter
+        self.gamma_, self.alpha_ = (float(v) for v in np.exp(result.lam))
+        self.validation_loss_ = float(result.value)
+        self._warn_search(result)
+
+        # 4. The final model.
+        if self.refit:
+            self.X_fit_ = X
+            self.dual_coef_ = self._refit(X, y, budget)
+        else:
+            x_fold = result.x[0] if isinstance(result.x, tuple) else result.x
+            self.X_fit_ = X[np.asarray(splits[0][0])]
+            self.dual_coef_ = np.array(x_fold)
+        return self
+
+    def predict(self, X):
+        """Predictions ``sum_i c_i exp(-gamma_ ||x - x_i||^2)``.
+
+        Computed matrix-free in compiled tiles: no ``n_samples x n_fit`` matrix
+        is stored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C",
+                          reset=False)
+        return _core.rbf_products(X, self.X_fit_, self.gamma_, self.dual_coef_,
+                                  dk=False)[0]
+
+    # ------------------------------------------------------------------
+    def _start(self, n_features):
+        """lam0 = (log gamma0, log alpha0), checked against the bounds."""
+        gamma0 = 1.0 / n_features if self.gamma0 is None else self.gamma0
+        for name, value in (("gamma0", gamma0), ("alpha0", self.alpha0)):
+            if not (isinstance(value, numbers.Real) and math.isfinite(value)
+                    and value > 0):
+                raise ValueError(f"{name} must be a positive finite float, got "
+                                 f"{value!r}")
+        for name, value, bounds in (("gamma0", gamma0, self.gamma_bounds),
+                                    ("alpha0", self.alpha0, self.alpha_bounds)):
+            try:
+                low, high = (float(v) for v in bounds)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name[:-1]}_bounds must be a pair of positive "
+                                 f"floats, got {bounds!r}") from None
+            if not low <= value <= high:
+                raise ValueError(f"{name}={value} lies outside "
+                                 f"{name[:-1]}_bounds={bounds!r}")
+        return np.log([gamma0, self.alpha0])
+
+    def _splits(self, X, y):
+        if self.cv is None:
+            splitter = ShuffleSplit(n_splits=1, test_size=_DEFAULT_VALIDATION_FRACTION,
+                                    random_state=self.random_state)
+        else:
+            splitter = check_cv(self.cv, y, classifier=False)
+        splits = list(splitter.split(X, y))
+        if not splits:
+            raise ValueError("cv produced no split")
+        return splits
+
+    def _problem(self, X, y, train, val, k, budget):
+        train, val = np.asarray(train), np.asarray(val)
+        if train.size == 0 or val.size == 0:
+            raise ValueError(f"fold {k}: empty training or validation part")
+        return KernelRidgeProblem(
+            X[train], y[train], X[val], y[val], gamma_bounds=self.gamma_bounds,
+            alpha_bounds=self.alpha_bounds, storage=self.storage,
+            memory_budget=budget, preconditioner=self.preconditioner,
+            max_inner_iter=self.max_cg_iter, max_linear_iter=self.max_cg_iter,
+        )
+
+    def _refit(self, X, y, budget):
+        """Dual coefficients on all of X at (gamma_, alpha_)."""
+        n = X.shape[0]
+        if 8 * n * n <= budget:
+            # The exact solve of scikit-learn's KernelRidge: Cholesky of K + alpha I.
+            K = _core.rbf_kernel(X, gamma=self.gamma_)
+            K.flat[:: n + 1] += self.alpha_
+            return scipy.linalg.solve(K, y, assume_a="pos", overwrite_a=True)
+        problem = KernelRidgeProblem(
+            X, y, X[:1], y[:1], storage="matrix-free", memory_budget=0,
+            preconditioner=self.preconditioner,
+            max_inner_iter=self.max_cg_iter or max(1000, 10 * n),
+            gamma_bounds=(self.gamma_, self.gamma_),
+            alpha_bounds=(self.alpha_, self.alpha_),
+        )
+        with _one_blas_thread():
+            c, info = problem.inner_solve(np.log([self.gamma_, self.alpha_]), None,
+                                          _REFIT_TOL)
+        if not info.converged:
+            warnings.warn(
+                f"the matrix-free refit stopped before its tolerance ({info.message}):"
+                f" {info.n_iter} CG iterations, relative residual "
+                f"{info.residual:.3g} against {_REFIT_TOL:.0e}. Raise max_cg_iter "
+                f"or memory_budget (a Cholesky refit needs {8 * n * n} bytes).",
+                ConvergenceWarning, stacklevel=3,
+            )
+        return c
+
+    def _warn_search(self, result):
+        """Warnings about the search: budget, bounds, solves that fell short."""
+        if not result.converged and "callback" not in result.message:
+            warnings.warn(
+                f"HOAG stopped before convergence: {result.message}; "
+                f"gamma={self.gamma_:.4g}, alpha={self.alpha_:.4g}, validation MSE "
+                f"{result.value:.6g}. Raise max_iter or max_time, or loosen tol.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        values = (self.gamma_, self.alpha_)
+        boxes = (self.gamma_bounds, self.alpha_bounds)
+        for j, name in enumerate(_NAMES):
+            for side, flags in (("lower", result.at_lower), ("upper", result.at_upper)):
+                if flags[j]:
+                    direction = "smaller" if side == "lower" else "larger"
+                    warnings.warn(
+                        f"{name}_={values[j]:.4g} is on the {side} bound of "
+                        f"{name}_bounds={boxes[j]}: the validation MSE may keep "
+                        f"decreasing for {direction} {name}. Widen {name}_bounds "
+                        f"to search further; the model is fitted at the bound.",
+                        BoundaryWarning, stacklevel=3,
+                    )
+        for key in ("inner", "linear"):
+            failed = [r for r in result.trace
+                      if r[f"{key}_iter"] > 0 and not r[f"{key}_converged"]]
+            if not failed:
+                continue
+            worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
+            gamma, alpha = np.exp(worst["lam"])
+            what = "inner" if key == "inner" else "Hessian"
+            warnings.warn(
+                f"{len(failed)} of {len(result.trace)} conjugate-gradient {what} "
+                f"solves stopped before their tolerance; worst at gamma={gamma:.4g},"
+                f" alpha={alpha:.4g}: {worst[f'{key}_iter']} iterations, relative "
+                f"residual {worst[f'{key}_residual']:.3g} against a target of "
+                f"{worst['eps']:.3g}. Raise max_cg_iter, alpha_bounds[0], or the "
+                f"preconditioner rank.",
+                ConvergenceWarning, stacklevel=3,
+            )
