@@ -6,7 +6,8 @@ hypergradients computed from inexact inner solves (Pedregosa, ICML 2016).
 - :func:`hoag` runs the outer loop on any problem with the oracle interface
   :class:`HOAGProblem` (documented in :mod:`hoag._outer`).
 - :class:`LogisticRegressionCV` is a scikit-learn classifier tuning its C.
-- :class:`LogisticProblem` and :class:`MeanOverFolds` are the problems it uses.
+- :class:`LogisticProblem`, :class:`MultinomialProblem` and
+  :class:`MeanOverFolds` are the problems it uses.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -21,7 +22,7 @@ from ._outer import (
     hoag,
 )
 from .estimators import LogisticRegressionCV
-from .models import LogisticProblem
+from .models import LogisticProblem, MultinomialProblem
 
 try:
     __version__ = version("hoag")
@@ -36,6 +37,7 @@ __all__ = [
     "LogisticProblem",
     "LogisticRegressionCV",
     "MeanOverFolds",
+    "MultinomialProblem",
     "SolveInfo",
     "hoag",
 ]
