@@ -6,6 +6,7 @@ Usage::
               [--validation-fraction F | --folds K] [--test-fraction F]
               [--schedule {exponential,quadratic,cubic,exact}] [--max-iter N]
               [--max-time SECONDS] [--C0 C] [--tol TOL] [--seed SEED]
+              [--penalty-groups {none,features,coefficients}]
               [--json PATH] [--plot PATH] [--quiet]
 
 Without ``FILE`` the bundled breast cancer data of scikit-learn (standardised)
@@ -108,7 +109,8 @@ def _score_classifier(estimator, X_test, y_test):
 MODELS = {
     "logistic": ModelSpec(
         name="logistic",
-        description="l2-penalised logistic regression, tunes C",
+        description="l2-penalised logistic regression (softmax for more than "
+        "two classes), tunes C",
         make=_make_logistic,
         check_target=_check_classes,
         score=_score_classifier,
@@ -400,6 +402,13 @@ def build_parser():
         help="seed of the splits and of the estimator (default 0)",
     )
     p.add_argument(
+        "--penalty-groups",
+        choices=("none", "features", "coefficients"),
+        default="none",
+        help="one C for all coefficients (none, the default), one per feature "
+        "shared by the classes, or one per coefficient",
+    )
+    p.add_argument(
         "--json",
         type=_output_path,
         metavar="PATH",
@@ -409,8 +418,9 @@ def build_parser():
         "--plot",
         type=_output_path,
         metavar="PATH",
-        help="write a PNG of validation loss and C against time (needs "
-        "matplotlib)",
+        help="write a PNG of validation loss and C against time; with "
+        "--penalty-groups, of the loss and the learned penalties, drawn as an "
+        "image for square images such as MNIST (needs matplotlib)",
     )
     p.add_argument(
         "--quiet",
@@ -497,6 +507,8 @@ def _run_tune(args):
             max_iter=args.max_iter,
             max_time=args.max_time,
             schedule=args.schedule,
+            penalty_groups=(None if args.penalty_groups == "none"
+                            else args.penalty_groups),
         )
     except (ValueError, OSError) as exc:
         _error(f"{source}: {exc}")
@@ -508,7 +520,17 @@ def _run_tune(args):
         if args.json is not None:
             _write_json(report, args.json)
             logger.info("wrote %s", args.json)
-        if args.plot is not None:
+        if args.plot is not None and np.ndim(result.estimator.C_) > 0:
+            from hoag.penalty_plot import image_shape, plot_penalties
+
+            plot_penalties(
+                result.estimator.history_,
+                result.estimator.C_,
+                args.plot,
+                title=f"HOAG on {source}",
+                shape=image_shape(X.shape[1]),
+            )
+        elif args.plot is not None:
             plotting.plot_trace(
                 result.estimator.history_,
                 args.plot,
@@ -535,7 +557,8 @@ def _report(args, source, X, result):
     """Everything about the run, as plain JSON-ready values."""
     est = result.estimator
     res = est.result_
-    C = float(est.C_)
+    C_array = np.asarray(est.C_, dtype=float)
+    C = float(C_array) if C_array.ndim == 0 else float(np.exp(np.mean(np.log(C_array))))
     out = {
         "data": {
             "source": str(source),
@@ -552,12 +575,15 @@ def _report(args, source, X, result):
             for key in (
                 "model", "target", "validation_fraction", "folds",
                 "test_fraction", "schedule", "max_iter", "max_time", "C0",
-                "tol", "seed",
+                "tol", "seed", "penalty_groups",
             )
         },
         "result": {
-            "C": C,
+            "C": C if C_array.ndim == 0 else _plain(C_array),
             "log10_C": math.log10(C),
+            "n_penalties": int(C_array.size),
+            "C_min": float(C_array.min()),
+            "C_max": float(C_array.max()),
             "validation_loss": float(est.validation_loss_),
             **result.scores,
             "wall_time": result.wall_time,
@@ -613,7 +639,7 @@ def _summary(report):
         f"data:            {d['source']}: {d['n_samples']} samples x "
         f"{d['n_features']} features",
         f"split:           {split}",
-        f"chosen C:        {r['C']:.6g}  (log10 C = {r['log10_C']:.4f})",
+        _chosen_C(r),
         f"validation loss: {r['validation_loss']:.6f}",
     ]
     if "test_accuracy" in r:
@@ -629,6 +655,15 @@ def _summary(report):
         f"status:          {_status(r)}",
     ]
     return "\n".join(lines)
+
+
+def _chosen_C(result):
+    if result["n_penalties"] == 1:
+        return (f"chosen C:        {result['C']:.6g}  "
+                f"(log10 C = {result['log10_C']:.4f})")
+    return (f"chosen C:        {result['n_penalties']} penalties from "
+            f"{result['C_min']:.3g} to {result['C_max']:.3g} (geometric mean "
+            f"{10 ** result['log10_C']:.3g})")
 
 
 def _status(result):
