@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def image_shape(n_features):
-    """``(s, s)`` when ``n_features = s * s`` with ``s >= 2`` (square images), else None.
+    """``(s, s)`` when ``n_features = s * s``, ``s >= 2`` (square images), else None.
 
     Parameters
     ----------

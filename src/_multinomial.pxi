@@ -329,12 +329,14 @@ cdef class Multinomial(Objective):
         cdef const int* y = &self.y[0] if self.rows.n > 0 else NULL
         if self.rows.is32:
             loss = _multinomial_loss_grad(
-                self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, self.n_classes, y,
+                self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, self.n_classes, y,
                 self._sw_ptr(), x, self.fit_intercept, &self.R[0], &self.buf[0],
                 self.n, self.n_threads, g)
         else:
             loss = _multinomial_loss_grad(
-                self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, self.n_classes, y,
+                self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, self.n_classes, y,
                 self._sw_ptr(), x, self.fit_intercept, &self.R[0], &self.buf[0],
                 self.n, self.n_threads, g)
         for j in range(self.n):
@@ -344,23 +346,29 @@ cdef class Multinomial(Objective):
 
     cdef void set_point(self, const double* x) noexcept nogil:
         if self.rows.is32:
-            _multinomial_probabilities(self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
+            _multinomial_probabilities(self.rows.v32, self.rows.ind,
+                                       self.rows.indptr, self.rows.csr,
+                                       self.rows.n, self.rows.p,
                                        self.n_classes, x, self.fit_intercept,
                                        self.n_threads, &self.P[0])
         else:
-            _multinomial_probabilities(self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
+            _multinomial_probabilities(self.rows.v64, self.rows.ind,
+                                       self.rows.indptr, self.rows.csr,
+                                       self.rows.n, self.rows.p,
                                        self.n_classes, x, self.fit_intercept,
                                        self.n_threads, &self.P[0])
 
     cdef void matvec(self, const double* v, double* out) noexcept nogil:
         cdef Py_ssize_t j
         if self.rows.is32:
-            _multinomial_hvp(self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
+            _multinomial_hvp(self.rows.v32, self.rows.ind, self.rows.indptr,
+                             self.rows.csr, self.rows.n, self.rows.p,
                              self.n_classes, self._sw_ptr(), &self.P[0], v,
                              self.fit_intercept, &self.buf[0], &self.tmp[0],
                              self.n, self.n_threads, out)
         else:
-            _multinomial_hvp(self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
+            _multinomial_hvp(self.rows.v64, self.rows.ind, self.rows.indptr,
+                             self.rows.csr, self.rows.n, self.rows.p,
                              self.n_classes, self._sw_ptr(), &self.P[0], v,
                              self.fit_intercept, &self.buf[0], &self.tmp[0],
                              self.n, self.n_threads, out)
