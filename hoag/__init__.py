@@ -8,8 +8,8 @@ hypergradients computed from inexact inner solves (Pedregosa, ICML 2016).
 - :class:`LogisticRegressionCV` is a scikit-learn classifier tuning its C.
 - :class:`KernelRidgeCV` is a scikit-learn regressor tuning the RBF width gamma
   and the ridge alpha of kernel ridge regression.
-- :class:`LogisticProblem`, :class:`KernelRidgeProblem` and
-  :class:`MeanOverFolds` are the problems they use.
+- :class:`LogisticProblem`, :class:`MultinomialProblem`,
+  :class:`KernelRidgeProblem` and :class:`MeanOverFolds` are the problems they use.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -24,7 +24,7 @@ from ._outer import (
     hoag,
 )
 from .estimators import KernelRidgeCV, LogisticRegressionCV
-from .models import KernelRidgeProblem, LogisticProblem
+from .models import KernelRidgeProblem, LogisticProblem, MultinomialProblem
 
 try:
     __version__ = version("hoag")
@@ -41,6 +41,7 @@ __all__ = [
     "LogisticProblem",
     "LogisticRegressionCV",
     "MeanOverFolds",
+    "MultinomialProblem",
     "SolveInfo",
     "hoag",
 ]

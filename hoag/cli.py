@@ -6,6 +6,7 @@ Usage::
               [--validation-fraction F | --folds K] [--test-fraction F]
               [--schedule {exponential,quadratic,cubic,exact}] [--max-iter N]
               [--max-time SECONDS] [--C0 C] [--tol TOL] [--seed SEED]
+              [--penalty-groups {none,features,coefficients}]
               [--json PATH] [--plot PATH] [--quiet]
 
 Without ``FILE`` the bundled breast cancer data of scikit-learn (standardised)
@@ -134,7 +135,8 @@ def _score_regressor(estimator, X_test, y_test):
 MODELS = {
     "logistic": ModelSpec(
         name="logistic",
-        description="l2-penalised logistic regression, tunes C",
+        description="l2-penalised logistic regression (softmax for more than "
+        "two classes), tunes C",
         make=_make_logistic,
         check_target=_check_classes,
         score=_score_classifier,
@@ -453,6 +455,13 @@ def build_parser():
         help="seed of the splits and of the estimator (default 0)",
     )
     p.add_argument(
+        "--penalty-groups",
+        choices=("none", "features", "coefficients"),
+        default="none",
+        help="one C for all coefficients (none, the default), one per feature "
+        "shared by the classes, or one per coefficient",
+    )
+    p.add_argument(
         "--json",
         type=_output_path,
         metavar="PATH",
@@ -462,8 +471,9 @@ def build_parser():
         "--plot",
         type=_output_path,
         metavar="PATH",
-        help="write a PNG of validation loss and C against time (needs "
-        "matplotlib)",
+        help="write a PNG of validation loss and C against time; with "
+        "--penalty-groups, of the loss and the learned penalties, drawn as an "
+        "image for square images such as MNIST (needs matplotlib)",
     )
     p.add_argument(
         "--quiet",
@@ -534,6 +544,10 @@ def _run_tune(args):
             _error(f"--{option} does not apply to --model {args.model} (its "
                    f"options: {', '.join('--' + o for o in spec.start_options)})")
             return EXIT_BAD_INPUT
+    if args.penalty_groups != "none" and args.model != "logistic":
+        _error(f"--penalty-groups applies to --model logistic, not --model "
+               f"{args.model}")
+        return EXIT_BAD_INPUT
     if args.plot is not None and not spec.classifier:
         _error(f"--plot draws C against time; it does not support --model "
                f"{args.model} in this version")
@@ -560,6 +574,8 @@ def _run_tune(args):
             max_iter=args.max_iter,
             max_time=args.max_time,
             schedule=args.schedule,
+            penalty_groups=(None if args.penalty_groups == "none"
+                            else args.penalty_groups),
         )
     except (ValueError, OSError) as exc:
         _error(f"{source}: {exc}")
@@ -571,7 +587,17 @@ def _run_tune(args):
         if args.json is not None:
             _write_json(report, args.json)
             logger.info("wrote %s", args.json)
-        if args.plot is not None:
+        if args.plot is not None and np.ndim(getattr(result.estimator, "C_", 0)) > 0:
+            from hoag.penalty_plot import image_shape, plot_penalties
+
+            plot_penalties(
+                result.estimator.history_,
+                result.estimator.C_,
+                args.plot,
+                title=f"HOAG on {source}",
+                shape=image_shape(X.shape[1]),
+            )
+        elif args.plot is not None:
             plotting.plot_trace(
                 result.estimator.history_,
                 args.plot,
@@ -606,7 +632,16 @@ def _report(args, source, X, result):
     est = result.estimator
     res = est.result_
     if hasattr(est, "C_"):
-        chosen = {"C": float(est.C_), "log10_C": math.log10(est.C_)}
+        C_array = np.asarray(est.C_, dtype=float)
+        # Many penalties are summarised by their geometric mean.
+        C = float(np.exp(np.mean(np.log(C_array))))
+        chosen = {
+            "C": C if C_array.ndim == 0 else _plain(C_array),
+            "log10_C": math.log10(C),
+            "n_penalties": int(C_array.size),
+            "C_min": float(C_array.min()),
+            "C_max": float(C_array.max()),
+        }
     else:
         chosen = {"gamma": float(est.gamma_), "alpha": float(est.alpha_)}
     out = {
@@ -625,7 +660,7 @@ def _report(args, source, X, result):
             for key in (
                 "model", "target", "validation_fraction", "folds",
                 "test_fraction", "schedule", "max_iter", "max_time", "C0",
-                "gamma0", "alpha0", "tol", "seed",
+                "gamma0", "alpha0", "tol", "seed", "penalty_groups",
             )
         },
         "result": {
@@ -689,7 +724,7 @@ def _summary(report):
             f"{report['options']['seed']})"
         )
     if "C" in r:
-        chosen = f"chosen C:        {r['C']:.6g}  (log10 C = {r['log10_C']:.4f})"
+        chosen = _chosen_C(r)
     else:
         chosen = f"chosen:          gamma {r['gamma']:.6g}, alpha {r['alpha']:.6g}"
     lines = [
@@ -716,6 +751,15 @@ def _summary(report):
         f"status:          {_status(r)}",
     ]
     return "\n".join(lines)
+
+
+def _chosen_C(result):
+    if result["n_penalties"] == 1:
+        return (f"chosen C:        {result['C']:.6g}  "
+                f"(log10 C = {result['log10_C']:.4f})")
+    return (f"chosen C:        {result['n_penalties']} penalties from "
+            f"{result['C_min']:.3g} to {result['C_max']:.3g} (geometric mean "
+            f"{10 ** result['log10_C']:.3g})")
 
 
 def _status(result):

@@ -28,6 +28,7 @@ __all__ = [
     "load_file",
     "load_diabetes_standardised",
     "load_news20_binary",
+    "mnist_split",
     "news20_split",
     "parkinsons_split",
 ]
@@ -118,6 +119,40 @@ def news20_split(folder=None, seed=0):
     val, test = np.sort(rest[: rest.size // 2]), np.sort(rest[rest.size // 2 :])
     train = np.flatnonzero(is_train)
     return X[train], y[train], X[val], y[val], X[test], y[test]
+
+
+def mnist_split(folder=None, seed=0):
+    """A fixed 5,000 / 2,500 / 2,500 split of the MNIST test images.
+
+    The 10,000 images of ``mnist_test.npz``, pixels scaled to [0, 1], split at
+    random with ``seed`` and stratified by digit into a training part of 5,000
+    rows, a validation part of 2,500 and a test part of 2,500 (the setting of
+    the per-pixel example of HOAG).
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        Data folder; default :func:`data_dir`.
+    seed : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val, X_test, y_test
+        Dense C-contiguous float64 arrays of 784 pixels (28 x 28, row-major)
+        and integer labels 0-9.
+    """
+    from sklearn.model_selection import train_test_split
+
+    with np.load(_find("mnist_test.npz", folder)) as z:
+        X = z["X"].astype(np.float64) / 255.0
+        y = z["y"].astype(np.intp)
+    X_train, X_rest, y_train, y_rest = train_test_split(
+        X, y, train_size=5000, stratify=y, random_state=seed)
+    X_val, X_test, y_val, y_test = train_test_split(
+        X_rest, y_rest, train_size=2500, stratify=y_rest, random_state=seed)
+    return (np.ascontiguousarray(X_train), y_train, np.ascontiguousarray(X_val),
+            y_val, np.ascontiguousarray(X_test), y_test)
 
 
 def load_breast_cancer_standardised():

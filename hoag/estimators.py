@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
+from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
@@ -17,7 +17,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _core
 from ._cv import MeanOverFolds
 from ._outer import BoundaryWarning, hoag
-from .models import LogisticProblem
+from .models import LogisticProblem, MultinomialProblem
 
 __all__ = ["KernelRidgeCV", "LogisticRegressionCV"]
 
@@ -33,11 +33,22 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
     The inverse penalty ``C`` minimises the held-out logistic loss; it is found
     by gradient descent on ``lam = -log C`` with hypergradients from inexact
     inner solves (Pedregosa, 2016), not by a grid. For given ``C`` the model is
-    scikit-learn's ``LogisticRegression(C=C)``::
+    scikit-learn's ``LogisticRegression(C=C)``; with two classes::
 
         min_{w, b}  C sum_i s_i log(1 + exp(-y_i (x_i . w + b))) + 1/2 ||w||^2
 
-    (the intercept ``b`` is not penalised). Binary targets only in this version.
+    and with ``K > 2`` classes the multinomial (softmax) model, ``W`` of shape
+    ``(n_features, K)``::
+
+        min_{W, b}  sum_i s_i (logsumexp(z_i) - z_{i, y_i})
+                    + 1/2 sum_{j, k} W_jk^2 / C_{G_jk},     z_i = x_i W + b
+
+    (intercepts are not penalised). ``penalty_groups`` gives each coefficient
+    the group ``G_jk`` of its own ``C``: one for all, one per feature shared by
+    the classes, one per coefficient, or any grouping of the features. The
+    default single split is stratified, so that every class has training
+    samples; a user-given ``cv`` whose training part lacks a class is refused
+    with a clear error before any fitting.
 
     Parameters
     ----------
@@ -73,17 +84,26 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         printed to stderr when logging is not configured).
     random_state : int, RandomState instance or None, default=None
         Seed of the default split (``cv=None``).
+    penalty_groups : None, "features", "coefficients" or array of int, \
+default=None
+        One ``C`` for all coefficients (None); one per feature, shared by the
+        classes ("features"); one per coefficient ("coefficients", the same as
+        "features" with two classes); or an integer array of length
+        ``n_features`` mapping each feature to its group ``0 .. m-1`` (every
+        label used). Every ``C`` starts at ``C0`` within ``C_bounds``.
 
     Attributes
     ----------
-    C_ : float
-        Chosen inverse penalty.
-    coef_ : ndarray of shape (1, n_features)
+    C_ : float or ndarray
+        Chosen inverse penalty: a float for one group, else an array with one
+        entry per group (shape ``(n_features,)`` for "features", ``(K,
+        n_features)`` for "coefficients" with ``K > 2`` classes).
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Coefficients at ``C_``.
-    intercept_ : ndarray of shape (1,)
-        Intercept (0 without ``fit_intercept``).
-    classes_ : ndarray of shape (2,)
-        Class labels; ``classes_[1]`` is the positive class.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts (0 without ``fit_intercept``).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; with two, ``classes_[1]`` is the positive class.
     n_iter_ : int
         Outer iterations performed.
     validation_loss_ : float
@@ -107,7 +127,8 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
 
     def __init__(self, *, C0=1.0, C_bounds=(1e-6, 1e6), cv=None, fit_intercept=True,
                  tol=1e-4, max_iter=50, schedule="exponential", refit=True,
-                 max_time=None, max_inner_iter=1000, verbose=0, random_state=None):
+                 max_time=None, max_inner_iter=1000, verbose=0, random_state=None,
+                 penalty_groups=None):
         self.C0 = C0
         self.C_bounds = C_bounds
         self.cv = cv
@@ -120,6 +141,7 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         self.max_inner_iter = max_inner_iter
         self.verbose = verbose
         self.random_state = random_state
+        self.penalty_groups = penalty_groups
 
     def fit(self, X, y, sample_weight=None):
         """Tune ``C`` on held-out data and fit the model at the chosen ``C``.
@@ -129,7 +151,7 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; float32 stays float32 in the kernels.
         y : array-like of shape (n_samples,)
-            Binary target, labels of any type.
+            Class labels of any type, two or more classes.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights, used in training and validation losses.
 
@@ -151,19 +173,23 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
                 f"LogisticRegressionCV needs samples of two classes; y has only "
                 f"one class: {self.classes_.tolist()[0]!r}"
             )
-        if self.classes_.size > 2:
-            raise ValueError(
-                f"LogisticRegressionCV tunes binary problems in this version; y has "
-                f"{self.classes_.size} classes"
-            )
-        y_pm = np.where(y_index == 1, 1.0, -1.0)
+        n_classes = self.classes_.size
+        self._multinomial = n_classes > 2
+        # binary: labels -1/+1; multinomial: class indices
+        y_pm = y_index if self._multinomial else np.where(y_index == 1, 1.0, -1.0)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        groups, group_shape = self._check_groups(X.shape[1], n_classes)
+        m = 1 if groups is None else int(groups.max()) + 1
         lam_bounds, lam0 = self._check_C()
+        lam0 = np.full(m, lam0[0])
 
-        # 2. One inner problem per fold.
+        # 2. One inner problem per fold, after every fold has been checked.
+        splits = self._splits(X, y_index)
+        for k, (train, val) in enumerate(splits):
+            self._check_fold(y_index, train, val, k)
         problems = [
-            self._problem(X, y_pm, sample_weight, train, val, k)
-            for k, (train, val) in enumerate(self._splits(X, y_index))
+            self._problem(X, y_pm, sample_weight, train, val, groups)
+            for train, val in splits
         ]
         problem = problems[0] if len(problems) == 1 else MeanOverFolds(problems)
 
@@ -176,23 +202,30 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         self.result_ = result
         self.history_ = result.trace
         self.n_iter_ = result.n_iter
-        self.C_ = float(math.exp(-result.lam[0]))
+        C = np.exp(-result.lam)
+        self.C_ = float(C[0]) if groups is None else C.reshape(group_shape)
         self.validation_loss_ = float(result.value)
         self._warn_search(result, problems)
 
         # 4. The final model: refit on all data, or the first fold's solution.
         x_fold = result.x[0] if isinstance(result.x, tuple) else result.x
         if self.refit:
-            x = self._refit(X, y_pm, sample_weight, x_fold)
+            alpha = problems[0].penalty(result.lam)
+            x = self._refit(X, y_pm, sample_weight, x_fold, alpha, n_classes)
         else:
             x = np.array(x_fold)
         p = X.shape[1]
-        self.coef_ = x[:p].reshape(1, p)
-        self.intercept_ = np.array([x[p] if self.fit_intercept else 0.0])
+        if self._multinomial:
+            self.coef_ = np.ascontiguousarray(x[: p * n_classes].reshape(p, -1).T)
+            self.intercept_ = (x[p * n_classes:].copy() if self.fit_intercept
+                               else np.zeros(n_classes))
+        else:
+            self.coef_ = x[:p].reshape(1, p)
+            self.intercept_ = np.array([x[p] if self.fit_intercept else 0.0])
         return self
 
     def predict_proba(self, X):
-        """Probability of each class, ``[1 - sigma(z), sigma(z)]``.
+        """Probability of each class: ``[1 - sigma(z), sigma(z)]``, or softmax(z).
 
         Parameters
         ----------
@@ -200,9 +233,11 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
+        if self.classes_.size > 2:
+            return softmax(self.decision_function(X), axis=1)
         prob = expit(self.decision_function(X))
         return np.column_stack([1.0 - prob, prob])
 
@@ -215,9 +250,11 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, n_classes)
         """
         z = self.decision_function(X)
+        if self.classes_.size > 2:
+            return log_softmax(z, axis=1)
         # log sigma(z) = -log(1 + exp(-z)), stable for any z
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
 
@@ -264,29 +301,87 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
             raise ValueError("cv produced no split")
         return splits
 
-    def _problem(self, X, y_pm, sample_weight, train, val, k):
-        """The LogisticProblem of fold ``k``, with clear errors for bad folds."""
+    def _check_groups(self, n_features, n_classes):
+        """Feature (or coefficient) groups from ``penalty_groups``, and C_'s shape.
+
+        Returns None for a single C, else an integer array of shape
+        ``(n_features,)`` or, for "coefficients" with ``K > 2``, ``(n_features,
+        K)``, with labels ``0 .. m-1``.
+        """
+        spec = self.penalty_groups
+        if spec is None:
+            return None, ()
+        if isinstance(spec, str):
+            if spec == "features" or (spec == "coefficients" and n_classes == 2):
+                return np.arange(n_features), (n_features,)
+            if spec == "coefficients":
+                groups = np.arange(n_features * n_classes).reshape(
+                    n_features, n_classes)
+                return groups, (n_classes, n_features)
+            raise ValueError(
+                f"penalty_groups must be None, 'features', 'coefficients' or an "
+                f"integer array of length n_features, got {spec!r}"
+            )
+        groups = np.asarray(spec)
+        if groups.shape != (n_features,) or not np.issubdtype(groups.dtype,
+                                                               np.integer):
+            raise ValueError(
+                f"penalty_groups must be an integer array of shape ({n_features},) "
+                f"(one group per feature), got {groups.dtype} array of shape "
+                f"{groups.shape}"
+            )
+        labels = np.unique(groups)
+        if labels[0] != 0 or labels[-1] != labels.size - 1:
+            raise ValueError(
+                f"penalty_groups must use every label 0 .. m-1 (C_[g] is group "
+                f"g's C); got labels from {labels[0]} to {labels[-1]} with "
+                f"{labels.size} distinct values"
+            )
+        return groups.copy(), (labels.size,)
+
+    def _check_fold(self, y_index, train, val, k):
+        """Clear errors for a fold that cannot be fitted, before any fitting."""
         train, val = np.asarray(train), np.asarray(val)
         if train.size == 0 or val.size == 0:
             raise ValueError(f"fold {k}: empty training or validation part")
-        if np.unique(y_pm[train]).size < 2:
+        present = np.unique(y_index[train])
+        if present.size < 2:
             raise ValueError(
                 f"fold {k}: the training part holds a single class; use a "
                 f"stratified splitter or more samples per class"
             )
-        return LogisticProblem(
-            X[train], y_pm[train], X[val], y_pm[val],
+        if present.size < self.classes_.size:
+            missing = np.setdiff1d(np.arange(self.classes_.size), present)
+            raise ValueError(
+                f"fold {k}: class(es) {self.classes_[missing].tolist()} have no "
+                f"sample in the training part, so the model cannot learn them; use "
+                f"a stratified splitter (the default) or more samples per class"
+            )
+
+    def _problem(self, X, y_pm, sample_weight, train, val, groups):
+        """The LogisticProblem (or MultinomialProblem) of one fold."""
+        train, val = np.asarray(train), np.asarray(val)
+        options = dict(
             sample_weight_train=sample_weight[train],
-            sample_weight_val=sample_weight[val],
+            sample_weight_val=sample_weight[val], groups=groups,
             fit_intercept=self.fit_intercept, max_inner_iter=self.max_inner_iter,
             max_linear_iter=self.max_inner_iter,
         )
+        if self._multinomial:
+            return MultinomialProblem(X[train], y_pm[train], X[val], y_pm[val],
+                                      n_classes=self.classes_.size, **options)
+        return LogisticProblem(X[train], y_pm[train], X[val], y_pm[val], **options)
 
-    def _refit(self, X, y_pm, sample_weight, x0):
-        """Fit on all of X at C_, warm-started at the fold's solution."""
-        obj = _core.BinaryLogistic(X, y_pm, sample_weight=sample_weight,
-                                   fit_intercept=self.fit_intercept)
-        obj.alpha = 1.0 / self.C_
+    def _refit(self, X, y_pm, sample_weight, x0, alpha, n_classes):
+        """Fit on all of X at C_ (penalty alpha), warm-started at the fold's x."""
+        if self._multinomial:
+            obj = _core.Multinomial(X, y_pm, n_classes=n_classes,
+                                    sample_weight=sample_weight,
+                                    fit_intercept=self.fit_intercept)
+        else:
+            obj = _core.BinaryLogistic(X, y_pm, sample_weight=sample_weight,
+                                       fit_intercept=self.fit_intercept)
+        obj.alpha = alpha
         _, grad0 = obj.value_grad(np.zeros(obj.n))
         target = _REFIT_TOL * (float(np.linalg.norm(grad0)) or 1.0)
         x = np.array(x0, dtype=np.float64)
@@ -295,7 +390,7 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         )
         if status != 0:
             warnings.warn(
-                f"the refit at C={self.C_:.4g} stopped before its tolerance "
+                f"the refit at C={_describe(self.C_)} stopped before its tolerance "
                 f"({_core.STATUS_MESSAGES[status]}): {n_iter} L-BFGS iterations, "
                 f"gradient norm {gnorm:.3g} against a target of {target:.3g}. "
                 f"Standardise the features or raise max_inner_iter.",
@@ -307,13 +402,30 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
         """Warnings about the search: budget, bounds, solves that fell short."""
         if not result.converged and "callback" not in result.message:
             warnings.warn(
-                f"HOAG stopped before convergence: {result.message}; C={self.C_:.4g}, "
+                f"HOAG stopped before convergence: {result.message}; "
+                f"C={_describe(self.C_)}, "
                 f"validation loss {result.value:.6g}. Raise max_iter or max_time, "
                 f"or loosen tol.",
                 ConvergenceWarning, stacklevel=3,
             )
         low, high = self.C_bounds
-        if result.at_upper[0]:
+        if result.lam.size > 1 and (result.at_upper.any() or result.at_lower.any()):
+            # One aggregated warning: a count and the first few, not a line each.
+            C = np.exp(-result.lam)
+            parts = []
+            for side, mask in (("lower", result.at_upper), ("upper", result.at_lower)):
+                idx = np.flatnonzero(mask)
+                if idx.size:
+                    shown = ", ".join(f"C[{i}]={C[i]:.3g}" for i in idx[:5])
+                    more = f", ... ({idx.size - 5} more)" if idx.size > 5 else ""
+                    parts.append(f"{idx.size} on the {side} bound ({shown}{more})")
+            warnings.warn(
+                f"{int(result.at_upper.sum() + result.at_lower.sum())} of "
+                f"{C.size} penalties ended on a bound of C_bounds={self.C_bounds}: "
+                + "; ".join(parts) + ". Widen C_bounds to search further.",
+                BoundaryWarning, stacklevel=3,
+            )
+        elif result.at_upper[0]:
             warnings.warn(
                 f"C_={self.C_:.4g} is on the lower bound of C_bounds={self.C_bounds}: "
                 f"the validation loss may keep decreasing for smaller C. Lower "
@@ -334,16 +446,24 @@ class LogisticRegressionCV(LinearClassifierMixin, BaseEstimator):
             if not failed:
                 continue
             worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
-            C = math.exp(-worst["lam"][0])
+            C = _describe(np.exp(-np.asarray(worst["lam"])))
             warnings.warn(
                 f"{len(failed)} of {len(result.trace)} {kind} solves stopped before "
-                f"their tolerance; worst at C={C:.4g}: {worst[f'{key}_iter']} "
+                f"their tolerance; worst at C={C}: {worst[f'{key}_iter']} "
                 f"iterations, relative residual {worst[f'{key}_residual']:.3g} "
                 f"(gradient norm about {worst[f'{key}_residual'] * scale:.3g}) "
                 f"against a target of {worst['eps']:.3g}. Standardise the features "
                 f"or raise max_inner_iter.",
                 ConvergenceWarning, stacklevel=3,
             )
+
+
+def _describe(C):
+    """C for a message: the value, or the range of an array of them."""
+    C = np.atleast_1d(np.asarray(C, dtype=float))
+    if C.size == 1:
+        return f"{C[0]:.4g}"
+    return f"[{C.size} values from {C.min():.3g} to {C.max():.3g}]"
 
 
 # Defined in its own module; exported here with the other estimators.

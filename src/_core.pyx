@@ -34,6 +34,7 @@ import scipy.sparse as sp
 
 include "_common.pxi"
 include "_logistic.pxi"
+include "_multinomial.pxi"
 include "_lbfgs.pxi"
 include "_cg.pxi"
 include "_rbf.pxi"

@@ -2,5 +2,6 @@
 
 from .kernel_ridge import KernelRidgeProblem
 from .logistic import LogisticProblem
+from .multinomial import MultinomialProblem
 
-__all__ = ["KernelRidgeProblem", "LogisticProblem"]
+__all__ = ["KernelRidgeProblem", "LogisticProblem", "MultinomialProblem"]
