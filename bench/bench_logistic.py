@@ -32,7 +32,8 @@ prints three tables:
 
 Every timing is repeated and the median is quoted. BLAS runs on one thread
 (threadpoolctl; ``--blas-threads``), the best setting for the references.
-Progress goes to stderr, tables to stdout; ``--json PATH`` writes every figure. ``--quick`` runs on a
+Progress goes to stderr, tables to stdout; ``--json PATH`` writes every figure.
+``--quick`` runs on a
 subset of the rows (for smoke tests); its optimum comes from its own grid of
 exact fits and its figures say nothing about the full problem.
 

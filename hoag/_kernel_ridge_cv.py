@@ -1,4 +1,4 @@
-"""KernelRidgeCV: RBF kernel ridge regression whose gamma and alpha are tuned by HOAG."""
+"""KernelRidgeCV: RBF kernel ridge regression with gamma and alpha tuned by HOAG."""
 
 import math
 import numbers

@@ -163,7 +163,9 @@ class HOAGProblem(Protocol):
 
     n_hyperparams: int
 
-    def inner_solve(self, lam: np.ndarray, x0: Any, tol: float) -> tuple[Any, SolveInfo]:
+    def inner_solve(
+        self, lam: np.ndarray, x0: Any, tol: float
+    ) -> tuple[Any, SolveInfo]:
         """Approximately minimise ``h(., lam)`` from ``x0``.
 
         Parameters
@@ -184,7 +186,9 @@ class HOAGProblem(Protocol):
             Iterations, relative residual, convergence flag.
         """
 
-    def outer_value_grad(self, x: Any, lam: np.ndarray) -> tuple[float, Any, np.ndarray]:
+    def outer_value_grad(
+        self, x: Any, lam: np.ndarray
+    ) -> tuple[float, Any, np.ndarray]:
         """Validation criterion and its partial gradients.
 
         Parameters
@@ -721,7 +725,9 @@ def _record(it, ev, accepted, reason, step_length, L, start):
         inner_residual=float(ev.inner.residual),
         inner_converged=bool(ev.inner.converged),
         linear_iter=int(ev.linear.n_iter) if ev.linear is not None else 0,
-        linear_residual=float(ev.linear.residual) if ev.linear is not None else math.nan,
+        linear_residual=(
+            float(ev.linear.residual) if ev.linear is not None else math.nan
+        ),
         linear_converged=ev.linear is not None and bool(ev.linear.converged),
         step=1.0 / L if L is not None else math.nan,
         step_length=step_length,
@@ -977,7 +983,9 @@ def _make_schedule(schedule, tol0, decrease, tol_floor):
     if not (_is_positive_real(decrease) and decrease < 1):
         raise ValueError(f"decrease must be in (0, 1), got {decrease!r}")
     if not _is_positive_real(tol_floor):
-        raise ValueError(f"tol_floor must be a positive finite float, got {tol_floor!r}")
+        raise ValueError(
+            f"tol_floor must be a positive finite float, got {tol_floor!r}"
+        )
     if tol_floor > tol0:
         raise ValueError(f"tol_floor={tol_floor} must be <= tol0={tol0}")
 

@@ -12,7 +12,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.model_selection import StratifiedShuffleSplit, check_cv
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from . import _core
 from ._cv import MeanOverFolds
@@ -283,7 +287,8 @@ default=None
                 and not isinstance(self.max_inner_iter, bool)
                 and self.max_inner_iter >= 1):
             raise ValueError(
-                f"max_inner_iter must be a positive integer, got {self.max_inner_iter!r}"
+                f"max_inner_iter must be a positive integer, got "
+                f"{self.max_inner_iter!r}"
             )
         return (-math.log(high), -math.log(low)), np.array([-math.log(C0)])
 

@@ -96,7 +96,8 @@ cdef class Rows:
                 raise ValueError(f"sparse input must be CSR, got {X.format!r}")
             data = X.data
             if data.dtype not in (np.float32, np.float64):
-                raise TypeError(f"CSR data must be float32 or float64, got {data.dtype}")
+                raise TypeError(
+                    f"CSR data must be float32 or float64, got {data.dtype}")
 
             # The kernels index without bounds checks: a malformed matrix (which
             # scipy accepts unless asked to check) must fail here, not segfault.
@@ -264,7 +265,7 @@ cdef class Objective(LinearOperator):
         pass
 
     def value_grad(self, x, grad=None):
-        """Return ``(f(x), grad f(x))``; the gradient is written to ``grad`` if given."""
+        """Return ``(f(x), grad f(x))``; the gradient goes into ``grad`` if given."""
         cdef double[::1] xv = np.ascontiguousarray(x, dtype=np.float64)
         if xv.shape[0] != self.n:
             raise ValueError(f"x has length {xv.shape[0]}, expected {self.n}")

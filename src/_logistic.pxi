@@ -208,13 +208,15 @@ cdef class BinaryLogistic(Objective):
         cdef double* r = &self.r[0] if self.rows.n > 0 else NULL
         cdef const double* y = &self.y[0] if self.rows.n > 0 else NULL
         if self.rows.is32:
-            loss = _logistic_loss_grad(self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, y,
-                                       self._sw_ptr(), x, self.fit_intercept, r,
-                                       &self.buf[0], self.n, self.n_threads, g)
+            loss = _logistic_loss_grad(
+                self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, y, self._sw_ptr(), x, self.fit_intercept,
+                r, &self.buf[0], self.n, self.n_threads, g)
         else:
-            loss = _logistic_loss_grad(self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, y,
-                                       self._sw_ptr(), x, self.fit_intercept, r,
-                                       &self.buf[0], self.n, self.n_threads, g)
+            loss = _logistic_loss_grad(
+                self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, y, self._sw_ptr(), x, self.fit_intercept,
+                r, &self.buf[0], self.n, self.n_threads, g)
         for j in range(self.n):
             loss += 0.5 * self._alpha[j] * x[j] * x[j]
             g[j] += self._alpha[j] * x[j]
@@ -223,25 +225,29 @@ cdef class BinaryLogistic(Objective):
     cdef void set_point(self, const double* x) noexcept nogil:
         cdef double* dw = &self.dw[0] if self.rows.n > 0 else NULL
         if self.rows.is32:
-            _logistic_curvature(self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
-                                self._sw_ptr(), x, self.fit_intercept,
-                                self.n_threads, dw)
+            _logistic_curvature(
+                self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, self._sw_ptr(), x, self.fit_intercept,
+                self.n_threads, dw)
         else:
-            _logistic_curvature(self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p,
-                                self._sw_ptr(), x, self.fit_intercept,
-                                self.n_threads, dw)
+            _logistic_curvature(
+                self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, self._sw_ptr(), x, self.fit_intercept,
+                self.n_threads, dw)
 
     cdef void matvec(self, const double* v, double* out) noexcept nogil:
         cdef Py_ssize_t j
         cdef double* dw = &self.dw[0] if self.rows.n > 0 else NULL
         if self.rows.is32:
-            _logistic_hvp(self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, dw, v,
-                          self.fit_intercept, &self.buf[0], self.n,
-                          self.n_threads, out)
+            _logistic_hvp(
+                self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, dw, v, self.fit_intercept, &self.buf[0],
+                self.n, self.n_threads, out)
         else:
-            _logistic_hvp(self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr, self.rows.n, self.rows.p, dw, v,
-                          self.fit_intercept, &self.buf[0], self.n,
-                          self.n_threads, out)
+            _logistic_hvp(
+                self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
+                self.rows.n, self.rows.p, dw, v, self.fit_intercept, &self.buf[0],
+                self.n, self.n_threads, out)
         for j in range(self.n):
             out[j] += self._alpha[j] * v[j]
 

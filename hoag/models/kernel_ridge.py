@@ -141,7 +141,9 @@ def _check_bounds(name, bounds):
             f"{name} must be a pair of positive floats, got {bounds!r}"
         ) from None
     if not (0 < low <= high < math.inf):
-        raise ValueError(f"{name} must satisfy 0 < lower <= upper < inf, got {bounds!r}")
+        raise ValueError(
+            f"{name} must satisfy 0 < lower <= upper < inf, got {bounds!r}"
+        )
     return math.log(low), math.log(high)
 
 

@@ -213,7 +213,8 @@ class LogisticProblem:
         q = np.zeros(self.n_coef) if q0 is None else np.array(q0, dtype=np.float64)
         b_norm = float(np.linalg.norm(b))
         if b_norm == 0.0:
-            return np.zeros(self.n_coef), SolveInfo(0, 0.0, True, "zero right-hand side")
+            info = SolveInfo(0, 0.0, True, "zero right-hand side")
+            return np.zeros(self.n_coef), info
         n_iter, res, status = _core.cg(
             self.train, b, q, tol * b_norm, max_iter=self.max_linear_iter
         )
