@@ -13,7 +13,7 @@ and 2,500 test images, pixels in [0, 1]). Measured in the same run:
 Each is repeated ``--repeat`` times; medians are printed with the ratio of the
 times. The learned per-pixel penalties are drawn as an image (``--plot``)::
 
-    HOAG_DATA_DIR=/work/shared/data python bench/bench_multinomial.py \\
+    HOAG_DATA_DIR=../shared/data python bench/bench_multinomial.py \\
         --repeat 3 --max-time 60 --plot mnist_penalties.png
 """
 
