@@ -103,11 +103,16 @@ class LogisticProblem:
             raise ValueError("groups must be non-negative")
         self.groups = groups
         self.n_hyperparams = int(groups.max()) + 1 if n_features else 1
+        self._init_solver_state(max_inner_iter, max_linear_iter)
+
+    def _init_solver_state(self, max_inner_iter, max_linear_iter):
+        """Iteration caps, the L-BFGS memory kept across solves, the scale s."""
         self.max_inner_iter = int(max_inner_iter)
         self.max_linear_iter = int(max_linear_iter)
 
         self.memory = _core.LBFGSMemory(self.n_coef)
         self._memory_alpha = np.zeros(self.n_coef)
+        # The scale of the relative tolerances: ||grad_x h(0)||.
         _, grad0 = self.train.value_grad(np.zeros(self.n_coef))
         self.grad_scale = float(np.linalg.norm(grad0)) or 1.0
         self._lam = None

@@ -113,14 +113,7 @@ or None
             groups, self.train.rows.p, K)
         self.n_hyperparams = (int(self._coef_groups.max()) + 1
                               if self._coef_groups.size else 1)
-        self.max_inner_iter = int(max_inner_iter)
-        self.max_linear_iter = int(max_linear_iter)
-
-        self.memory = _core.LBFGSMemory(self.n_coef)
-        self._memory_alpha = np.zeros(self.n_coef)
-        _, grad0 = self.train.value_grad(np.zeros(self.n_coef))
-        self.grad_scale = float(np.linalg.norm(grad0)) or 1.0
-        self._lam = None
+        self._init_solver_state(max_inner_iter, max_linear_iter)
 
     def penalty(self, lam):
         """Penalty per coefficient ``alpha_jk = exp(lam[G_jk])``, 0 for intercepts.
