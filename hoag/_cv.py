@@ -7,13 +7,38 @@ A k-fold criterion is a HOAG problem made of one inner problem per fold::
 
 Each fold keeps its own solution, Hessian system and warm starts; the loop of
 :func:`hoag.hoag` sees tuples of per-fold objects, which it never looks into.
+
+The folds' inner and Hessian solves run in parallel through joblib. With the
+default threading backend (the compiled kernels release the GIL) the problems,
+and with them every warm start, stay in this process. With a process backend
+(loky, Dask) each call ships the fold's problem to a worker: the warm starts
+``x`` and ``q`` travel with the call, the L-BFGS curvature memory of a
+logistic fold does not (the worker's copy starts with an empty memory).
 """
 
+import numbers
+import os
+
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 
 from ._outer import SolveInfo
+from .models.kernel_ridge import _one_blas_thread
 
-__all__ = ["MeanOverFolds"]
+__all__ = ["MeanOverFolds", "fold_threads", "warm_started"]
+
+
+def _run(problem, method, args, caller_pid):
+    """One fold's ``problem.method(*args)`` inside a joblib worker.
+
+    In a worker process BLAS is limited to one thread, so that ``n_jobs``
+    decides how many cores are busy; threads of the caller share the limit
+    the caller set around the whole batch.
+    """
+    if os.getpid() == caller_pid:
+        return getattr(problem, method)(*args)
+    with _one_blas_thread():
+        return getattr(problem, method)(*args)
 
 
 def _merge(infos):
@@ -38,6 +63,13 @@ class MeanOverFolds:
     ----------
     problems : sequence of HOAGProblem
         One problem per fold, all with the same ``n_hyperparams``.
+    n_jobs : int or None, default=None
+        Folds solved at the same time, with joblib's meaning (None: 1 unless
+        a ``joblib.parallel_config`` says otherwise; -1: all cores). The
+        backend is joblib's default threading one unless a
+        ``joblib.parallel_config`` chooses another (loky, Dask). Build the
+        problems with ``n_threads=1`` when ``n_jobs > 1`` so that the compiled
+        kernels do not oversubscribe the cores.
 
     Attributes
     ----------
@@ -47,8 +79,9 @@ class MeanOverFolds:
         Number of problems.
     """
 
-    def __init__(self, problems):
+    def __init__(self, problems, n_jobs=None):
         self.problems = list(problems)
+        self.n_jobs = n_jobs
         if not self.problems:
             raise ValueError("MeanOverFolds needs at least one problem")
         sizes = {int(problem.n_hyperparams) for problem in self.problems}
@@ -61,6 +94,21 @@ class MeanOverFolds:
 
     def _each(self, objects):
         return objects if objects is not None else (None,) * self.n_folds
+
+    def _map(self, method, per_fold_args):
+        """``problem.method(*args)`` for every fold, in parallel when asked."""
+        if effective_n_jobs(self.n_jobs) == 1:
+            return [getattr(problem, method)(*args)
+                    for problem, args in zip(self.problems, per_fold_args)]
+
+        # One BLAS thread for the thread-pool workers of this process; joblib's
+        # process workers set their own limit in _run.
+        pid = os.getpid()
+        with _one_blas_thread():
+            return Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(_run)(problem, method, args, pid)
+                for problem, args in zip(self.problems, per_fold_args)
+            )
 
     def inner_solve(self, lam, x0, tol):
         """Solve every fold's inner problem; ``info`` sums iterations.
@@ -76,8 +124,8 @@ class MeanOverFolds:
         x : tuple of per-fold solutions
         info : SolveInfo
         """
-        pairs = [problem.inner_solve(lam.copy(), x, tol)
-                 for problem, x in zip(self.problems, self._each(x0))]
+        pairs = self._map("inner_solve",
+                          [(lam.copy(), x, tol) for x in self._each(x0)])
         return tuple(x for x, _ in pairs), _merge([info for _, info in pairs])
 
     def outer_value_grad(self, x, lam):
@@ -106,9 +154,9 @@ class MeanOverFolds:
         q : tuple of per-fold solutions
         info : SolveInfo
         """
-        triples = zip(self.problems, x, b, self._each(q0))
-        pairs = [problem.hessian_solve(x_f, lam.copy(), b_f, q_f, tol)
-                 for problem, x_f, b_f, q_f in triples]
+        triples = zip(x, b, self._each(q0))
+        pairs = self._map("hessian_solve", [(x_f, lam.copy(), b_f, q_f, tol)
+                                            for x_f, b_f, q_f in triples])
         return tuple(q for q, _ in pairs), _merge([info for _, info in pairs])
 
     def cross_term(self, x, lam, q):
@@ -122,3 +170,74 @@ class MeanOverFolds:
         for problem, x_f, q_f in zip(self.problems, x, q):
             out += np.asarray(problem.cross_term(x_f, lam.copy(), q_f), dtype=float)
         return out
+
+
+def fold_threads(n_threads, n_jobs, n_folds):
+    """Threads of each fold's compiled kernels.
+
+    The user's ``n_threads`` if given; else one when several folds run at
+    once (``n_jobs`` then decides how many cores are busy); else None (the
+    kernels choose by data size).
+    """
+    if n_threads is not None:
+        if not (isinstance(n_threads, numbers.Integral)
+                and not isinstance(n_threads, bool) and n_threads >= 1):
+            raise ValueError(
+                f"n_threads must be None or a positive integer, got {n_threads!r}"
+            )
+        return int(n_threads)
+    if n_folds > 1 and effective_n_jobs(n_jobs) > 1:
+        return 1
+    return None
+
+
+class _StartFrom:
+    """A problem whose first inner solve without a warm start uses ``x_start``.
+
+    Used by ``warm_start=True``: :func:`hoag.hoag` starts from ``x0=None``,
+    and this hands it the previous fit's solution instead. Every other
+    attribute is the wrapped problem's.
+    """
+
+    def __init__(self, problem, x_start):
+        self.problem = problem
+        self.x_start = x_start
+
+    def __getattr__(self, name):
+        return getattr(self.problem, name)
+
+    def inner_solve(self, lam, x0, tol):
+        if x0 is None and self.x_start is not None:
+            x0, self.x_start = self.x_start, None
+        return self.problem.inner_solve(lam, x0, tol)
+
+
+def warm_started(problem, previous_x):
+    """``problem`` started from ``previous_x`` when its shapes fit, else as is.
+
+    Parameters
+    ----------
+    problem : HOAGProblem or MeanOverFolds
+    previous_x : ndarray, tuple of ndarray or None
+        The ``x`` of the previous search (``result_.x``).
+
+    Returns
+    -------
+    HOAGProblem
+    """
+    if previous_x is None:
+        return problem
+    folds = problem.problems if isinstance(problem, MeanOverFolds) else [problem]
+    starts = previous_x if isinstance(previous_x, tuple) else (previous_x,)
+    # A start of another shape (other folds, features or classes) is dropped.
+    if len(starts) != len(folds) or any(
+            np.shape(x) != (_x_length(p),) for p, x in zip(folds, starts)):
+        return problem
+    return _StartFrom(problem, previous_x)
+
+
+def _x_length(problem):
+    """Length of a problem's ``x``: coefficients, or dual coefficients (KRR)."""
+    if hasattr(problem, "n_coef"):
+        return problem.n_coef
+    return problem.train.n

@@ -12,7 +12,7 @@ from sklearn.model_selection import ShuffleSplit, check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._cv import MeanOverFolds
+from ._cv import MeanOverFolds, fold_threads, warm_started
 from ._outer import BoundaryWarning, hoag
 from .models.kernel_ridge import (
     KernelRidgeProblem,
@@ -80,6 +80,17 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         ``> 0``: one progress line per outer iteration (logger ``hoag._outer``).
     random_state : int, RandomState instance or None, default=None
         Seed of the default split (``cv=None``).
+    n_jobs : int or None, default=None
+        Folds solved in parallel, with joblib's meaning (None: one unless a
+        ``joblib.parallel_config`` says otherwise; -1: all cores). Threads by
+        default; ``joblib.parallel_config(backend="dask")`` runs the folds on
+        a Dask cluster.
+    n_threads : int or None, default=None
+        Threads of the compiled kernels. None: one per fold when folds run in
+        parallel, else chosen by data size.
+    warm_start : bool, default=False
+        True: a second fit starts from the previous ``(gamma_, alpha_)`` and,
+        when the folds are the same, from the previous fold solutions.
 
     Attributes
     ----------
@@ -114,7 +125,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                  alpha_bounds=(1e-8, 1e4), cv=None, tol=1e-4, max_iter=50,
                  schedule="exponential", refit=True, max_time=None, storage="auto",
                  memory_budget=None, preconditioner=True, max_cg_iter=None,
-                 verbose=0, random_state=None):
+                 verbose=0, random_state=None, n_jobs=None, n_threads=None,
+                 warm_start=False):
         self.gamma0 = gamma0
         self.alpha0 = alpha0
         self.gamma_bounds = gamma_bounds
@@ -131,8 +143,11 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         self.max_cg_iter = max_cg_iter
         self.verbose = verbose
         self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.n_threads = n_threads
+        self.warm_start = warm_start
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Tune ``gamma`` and ``alpha`` on held-out data, then fit at them.
 
         Parameters
@@ -141,6 +156,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             Dense training data; float32 stays float32 in the kernels.
         y : array-like of shape (n_samples,)
             Real target.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels passed to a group splitter given as ``cv``.
 
         Returns
         -------
@@ -151,17 +168,26 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                              order="C", y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         if X.shape[0] < 2:
-            raise ValueError(f"KernelRidgeCV needs at least 2 samples, got "
+            raise ValueError(f"KernelRidgeCV needs at least 2 samples (one to "
+                             f"train, one to validate), got n_samples = "
                              f"{X.shape[0]}")
         lam0 = self._start(X.shape[1])
+        previous = getattr(self, "result_", None) if self.warm_start else None
         budget = (default_memory_budget() if self.memory_budget is None
                   else self.memory_budget)
 
         # 2. One inner problem per fold, each with its share of the memory.
-        splits = self._splits(X, y)
-        problems = [self._problem(X, y, train, val, k, budget // len(splits))
+        splits = self._splits(X, y, groups)
+        n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))
+        problems = [self._problem(X, y, train, val, k, budget // len(splits),
+                                  n_threads)
                     for k, (train, val) in enumerate(splits)]
-        problem = problems[0] if len(problems) == 1 else MeanOverFolds(problems)
+        problem = (problems[0] if len(problems) == 1
+                   else MeanOverFolds(problems, n_jobs=self.n_jobs))
+        if previous is not None:
+            lam0 = np.clip(previous.lam, problems[0].bounds[:, 0],
+                           problems[0].bounds[:, 1])
+            problem = warm_started(problem, previous.x)
 
         # 3. The HOAG search over lam = (log gamma, log alpha).
         result = hoag(problem, lam0, bounds=problems[0].bounds,
@@ -225,18 +251,18 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                                  f"{name[:-1]}_bounds={bounds!r}")
         return np.log([gamma0, self.alpha0])
 
-    def _splits(self, X, y):
+    def _splits(self, X, y, groups=None):
         if self.cv is None:
             splitter = ShuffleSplit(n_splits=1, test_size=_DEFAULT_VALIDATION_FRACTION,
                                     random_state=self.random_state)
         else:
             splitter = check_cv(self.cv, y, classifier=False)
-        splits = list(splitter.split(X, y))
+        splits = list(splitter.split(X, y, groups))
         if not splits:
             raise ValueError("cv produced no split")
         return splits
 
-    def _problem(self, X, y, train, val, k, budget):
+    def _problem(self, X, y, train, val, k, budget, n_threads):
         train, val = np.asarray(train), np.asarray(val)
         if train.size == 0 or val.size == 0:
             raise ValueError(f"fold {k}: empty training or validation part")
@@ -245,6 +271,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             alpha_bounds=self.alpha_bounds, storage=self.storage,
             memory_budget=budget, preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter, max_linear_iter=self.max_cg_iter,
+            n_threads=n_threads,
         )
 
     def _refit(self, X, y, budget):
@@ -252,7 +279,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         n = X.shape[0]
         if 8 * n * n <= budget:
             # The exact solve of scikit-learn's KernelRidge: Cholesky of K + alpha I.
-            K = _core.rbf_kernel(X, gamma=self.gamma_)
+            K = _core.rbf_kernel(X, gamma=self.gamma_, n_threads=self.n_threads)
             K.flat[:: n + 1] += self.alpha_
             return scipy.linalg.solve(K, y, assume_a="pos", overwrite_a=True)
         problem = KernelRidgeProblem(
@@ -260,7 +287,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter or max(1000, 10 * n),
             gamma_bounds=(self.gamma_, self.gamma_),
-            alpha_bounds=(self.alpha_, self.alpha_),
+            alpha_bounds=(self.alpha_, self.alpha_), n_threads=self.n_threads,
         )
         with _one_blas_thread():
             c, info = problem.inner_solve(np.log([self.gamma_, self.alpha_]), None,

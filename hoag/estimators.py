@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _core
-from ._cv import MeanOverFolds
+from ._cv import MeanOverFolds, fold_threads, warm_started
 from ._outer import BoundaryWarning, hoag
 from .models import LogisticProblem, MultinomialProblem
 
@@ -95,6 +95,18 @@ default=None
         "features" with two classes); or an integer array of length
         ``n_features`` mapping each feature to its group ``0 .. m-1`` (every
         label used). Every ``C`` starts at ``C0`` within ``C_bounds``.
+    n_jobs : int or None, default=None
+        Folds solved in parallel, with joblib's meaning (None: one unless a
+        ``joblib.parallel_config`` says otherwise; -1: all cores). Threads by
+        default; ``joblib.parallel_config(backend="dask")`` runs the folds on
+        a Dask cluster.
+    n_threads : int or None, default=None
+        Threads of the compiled kernels. None: one per fold when folds run in
+        parallel (so that ``n_jobs`` decides how many cores are busy), else
+        chosen by data size.
+    warm_start : bool, default=False
+        True: a second fit starts from the previous ``C_`` and, when the folds
+        and shapes are the same, from the previous fold solutions.
 
     Attributes
     ----------
@@ -132,7 +144,8 @@ default=None
     def __init__(self, *, C0=1.0, C_bounds=(1e-6, 1e6), cv=None, fit_intercept=True,
                  tol=1e-4, max_iter=50, schedule="exponential", refit=True,
                  max_time=None, max_inner_iter=1000, verbose=0, random_state=None,
-                 penalty_groups=None):
+                 penalty_groups=None, n_jobs=None, n_threads=None,
+                 warm_start=False):
         self.C0 = C0
         self.C_bounds = C_bounds
         self.cv = cv
@@ -146,8 +159,11 @@ default=None
         self.verbose = verbose
         self.random_state = random_state
         self.penalty_groups = penalty_groups
+        self.n_jobs = n_jobs
+        self.n_threads = n_threads
+        self.warm_start = warm_start
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Tune ``C`` on held-out data and fit the model at the chosen ``C``.
 
         Parameters
@@ -158,6 +174,8 @@ default=None
             Class labels of any type, two or more classes.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights, used in training and validation losses.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels passed to a group splitter given as ``cv``.
 
         Returns
         -------
@@ -182,20 +200,29 @@ default=None
         # binary: labels -1/+1; multinomial: class indices
         y_pm = y_index if self._multinomial else np.where(y_index == 1, 1.0, -1.0)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        fit_groups = groups
         groups, group_shape = self._check_groups(X.shape[1], n_classes)
         m = 1 if groups is None else int(groups.max()) + 1
         lam_bounds, lam0 = self._check_C()
         lam0 = np.full(m, lam0[0])
+        previous = getattr(self, "result_", None) if self.warm_start else None
+        if previous is not None and previous.lam.shape == lam0.shape:
+            lam0 = np.clip(previous.lam, *lam_bounds)
+        else:
+            previous = None
 
         # 2. One inner problem per fold, after every fold has been checked.
-        splits = self._splits(X, y_index)
+        splits = self._splits(X, y_index, groups=fit_groups)
         for k, (train, val) in enumerate(splits):
             self._check_fold(y_index, train, val, k)
+        n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))
         problems = [
-            self._problem(X, y_pm, sample_weight, train, val, groups)
+            self._problem(X, y_pm, sample_weight, train, val, groups, n_threads)
             for train, val in splits
         ]
-        problem = problems[0] if len(problems) == 1 else MeanOverFolds(problems)
+        problem = (problems[0] if len(problems) == 1
+                   else MeanOverFolds(problems, n_jobs=self.n_jobs))
+        problem = warm_started(problem, None if previous is None else previous.x)
 
         # 3. The HOAG search over lam = -log C.
         result = hoag(
@@ -227,6 +254,12 @@ default=None
             self.coef_ = x[:p].reshape(1, p)
             self.intercept_ = np.array([x[p] if self.fit_intercept else 0.0])
         return self
+
+    def __sklearn_tags__(self):
+        """scikit-learn tags: CSR input is accepted (and used as is)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def predict_proba(self, X):
         """Probability of each class: ``[1 - sigma(z), sigma(z)]``, or softmax(z).
@@ -292,7 +325,7 @@ default=None
             )
         return (-math.log(high), -math.log(low)), np.array([-math.log(C0)])
 
-    def _splits(self, X, y_index):
+    def _splits(self, X, y_index, groups=None):
         """The (train, validation) index pairs of the validation scheme."""
         if self.cv is None:
             splitter = StratifiedShuffleSplit(
@@ -301,7 +334,7 @@ default=None
             )
         else:
             splitter = check_cv(self.cv, y_index, classifier=True)
-        splits = list(splitter.split(X, y_index))
+        splits = list(splitter.split(X, y_index, groups))
         if not splits:
             raise ValueError("cv produced no split")
         return splits
@@ -363,14 +396,14 @@ default=None
                 f"a stratified splitter (the default) or more samples per class"
             )
 
-    def _problem(self, X, y_pm, sample_weight, train, val, groups):
+    def _problem(self, X, y_pm, sample_weight, train, val, groups, n_threads):
         """The LogisticProblem (or MultinomialProblem) of one fold."""
         train, val = np.asarray(train), np.asarray(val)
         options = dict(
             sample_weight_train=sample_weight[train],
             sample_weight_val=sample_weight[val], groups=groups,
             fit_intercept=self.fit_intercept, max_inner_iter=self.max_inner_iter,
-            max_linear_iter=self.max_inner_iter,
+            max_linear_iter=self.max_inner_iter, n_threads=n_threads,
         )
         if self._multinomial:
             return MultinomialProblem(X[train], y_pm[train], X[val], y_pm[val],
@@ -382,10 +415,12 @@ default=None
         if self._multinomial:
             obj = _core.Multinomial(X, y_pm, n_classes=n_classes,
                                     sample_weight=sample_weight,
-                                    fit_intercept=self.fit_intercept)
+                                    fit_intercept=self.fit_intercept,
+                                    n_threads=self.n_threads)
         else:
             obj = _core.BinaryLogistic(X, y_pm, sample_weight=sample_weight,
-                                       fit_intercept=self.fit_intercept)
+                                       fit_intercept=self.fit_intercept,
+                                       n_threads=self.n_threads)
         obj.alpha = alpha
         _, grad0 = obj.value_grad(np.zeros(obj.n))
         target = _REFIT_TOL * (float(np.linalg.norm(grad0)) or 1.0)

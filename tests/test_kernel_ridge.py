@@ -14,8 +14,10 @@ import scipy.linalg
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.metrics.pairwise import rbf_kernel as sk_rbf_kernel
+from sklearn.model_selection import KFold
 
 from hoag import BoundaryWarning, KernelRidgeCV, KernelRidgeProblem, _core
+from hoag._cv import MeanOverFolds
 from hoag.cli import main
 from hoag.datasets import load_diabetes_standardised
 from hoag.models.kernel_ridge import memory_estimate
@@ -270,3 +272,37 @@ def test_unreachable_tolerance_stops_as_stalled(diabetes_split):
     ref = KernelRidge(kernel="rbf", gamma=0.01, alpha=0.01).fit(X, y)
     rel = np.linalg.norm(c - ref.dual_coef_) / np.linalg.norm(ref.dual_coef_)
     assert rel <= 1e-8
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("gamma, alpha", [(0.05, 0.3), (0.01, 0.01)])
+def test_k_fold_hypergradient_matches_finite_differences(gamma, alpha, n_jobs):
+    """The mean-over-folds hypergradient is the slope of the exactly solved
+    k-fold criterion ``1/k sum_f MSE_f``, in series and with folds in threads."""
+    X, y = load_diabetes_standardised()
+    X, y = X[:240], y[:240]
+    folds = list(KFold(4, shuffle=True, random_state=0).split(X))
+    problems = [KernelRidgeProblem(X[tr], y[tr], X[va], y[va],
+                                   n_threads=1 if n_jobs > 1 else None)
+                for tr, va in folds]
+    mean = MeanOverFolds(problems, n_jobs=n_jobs)
+    lam = np.log([gamma, alpha])
+
+    def f(lam):
+        return np.mean([_exact_mse(X[tr], y[tr], X[va], y[va], *np.exp(lam))
+                        for tr, va in folds])
+
+    c, info = mean.inner_solve(lam.copy(), None, 1e-12)
+    assert info.converged
+    g, d1_g, d2_g = mean.outer_value_grad(c, lam.copy())
+    q, info = mean.hessian_solve(c, lam.copy(), d1_g, None, 1e-12)
+    assert info.converged
+    p = d2_g - mean.cross_term(c, lam.copy(), q)
+
+    assert g == pytest.approx(f(lam), rel=1e-10)
+    h = 1e-5
+    for j in range(2):
+        e = h * np.eye(2)[j]
+        fd = (f(lam + e) - f(lam - e)) / (2 * h)
+        assert abs(fd) > 1e-6
+        assert p[j] == pytest.approx(fd, rel=1e-5)

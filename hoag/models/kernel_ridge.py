@@ -37,11 +37,13 @@ import functools
 import logging
 import math
 import os
+import threading
 
 import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
 __all__ = ["KernelRidgeProblem", "default_memory_budget", "memory_estimate"]
 
@@ -68,6 +70,12 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+# Holders of the one-thread BLAS limit: threadpoolctl's limit is process-wide,
+# so threads of one process share it and the last one out restores it.
+_limit_lock = threading.Lock()
+_limit_state = {"holders": 0, "limiter": None}
+
+
 @contextlib.contextmanager
 def _one_blas_thread():
     """Run the NumPy/LAPACK calls of this module on one BLAS thread.
@@ -75,14 +83,26 @@ def _one_blas_thread():
     They are small (r x r factorisations, n x r products) or memory-bound
     (matrix-vector products), and OpenBLAS threads spinning next to the
     compiled OpenMP kernels made a 200 x 200 ``eigh`` 100 times slower on a
-    loaded 2-core machine (284 ms against 2.8 ms).
+    loaded 2-core machine (284 ms against 2.8 ms). Safe to enter from several
+    threads at once (parallel folds): the limit is set by the first thread in
+    and restored by the last one out.
     """
     controller = _blas_controller()
     if controller is None:  # pragma: no cover
         yield
         return
-    with controller.limit(limits=1, user_api="blas"):
+    with _limit_lock:
+        if _limit_state["holders"] == 0:
+            _limit_state["limiter"] = controller.limit(limits=1, user_api="blas")
+        _limit_state["holders"] += 1
+    try:
         yield
+    finally:
+        with _limit_lock:
+            _limit_state["holders"] -= 1
+            if _limit_state["holders"] == 0:
+                _limit_state["limiter"].restore_original_limits()
+                _limit_state["limiter"] = None
 
 
 def default_memory_budget():
@@ -158,7 +178,7 @@ def _single_blas(method):
     return wrapper
 
 
-class KernelRidgeProblem:
+class KernelRidgeProblem(RebuiltOnUnpickle):
     """HOAG oracles of RBF kernel ridge regression on one train/validation split.
 
     Implements :class:`hoag.HOAGProblem` with ``lam = (log gamma, log mu)``,
@@ -211,6 +231,7 @@ class KernelRidgeProblem:
                  alpha_bounds=(1e-8, 1e4), storage="auto", memory_budget=None,
                  preconditioner=True, max_inner_iter=None, max_linear_iter=None,
                  n_threads=None):
+        self._arguments = constructor_arguments(locals())
         # 1. Data: rows as compiled Points, targets as float64 vectors.
         self.train = _core.Points(X_train)
         self.val = _core.Points(X_val)

@@ -18,11 +18,12 @@ import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
 __all__ = ["LogisticProblem"]
 
 
-class LogisticProblem:
+class LogisticProblem(RebuiltOnUnpickle):
     """HOAG oracles of l2-logistic regression on one train/validation split.
 
     Implements :class:`hoag.HOAGProblem`: the inner problem is solved by the
@@ -65,6 +66,7 @@ class LogisticProblem:
     def __init__(self, X_train, y_train, X_val, y_val, *, sample_weight_train=None,
                  sample_weight_val=None, fit_intercept=True, groups=None,
                  max_inner_iter=1000, max_linear_iter=1000, n_threads=None):
+        self._arguments = constructor_arguments(locals())
         self.train = _core.BinaryLogistic(
             X_train, y_train, sample_weight=sample_weight_train,
             fit_intercept=fit_intercept, n_threads=n_threads,

@@ -17,6 +17,7 @@ In scikit-learn's spelling ``C = 1 / alpha`` for a single group.
 import numpy as np
 
 from .. import _core
+from ._rebuild import constructor_arguments
 from .logistic import LogisticProblem
 
 __all__ = ["MultinomialProblem"]
@@ -75,6 +76,7 @@ or None
                  sample_weight_train=None, sample_weight_val=None,
                  fit_intercept=True, groups=None, max_inner_iter=1000,
                  max_linear_iter=1000, n_threads=None):
+        self._arguments = constructor_arguments(locals())
         self.train = _core.Multinomial(
             X_train, y_train, n_classes=n_classes,
             sample_weight=sample_weight_train, fit_intercept=fit_intercept,
