@@ -1,0 +1,206 @@
+"""Benchmark of 5-fold tuning of C on binary 20newsgroups (issue 5).
+
+On the 11,314 training rows of ``hoag.datasets.news20_split()`` and one fixed
+set of 5 stratified folds, one run prints two tables:
+
+(a) Folds in parallel: ``hoag.LogisticRegressionCV(cv=folds)`` with
+    ``n_jobs=1`` (kernels on their default threads), ``n_jobs=2`` on threads
+    (one kernel thread per fold, the default), ``n_jobs=2`` with two kernel
+    threads per fold (four threads on two cores: oversubscribed), and
+    ``n_jobs=2`` on joblib's loky processes. Median time and ratio to
+    ``n_jobs=1`` (above 1: faster).
+(b) hoag against scikit-learn's ``LogisticRegressionCV(cv=folds,
+    solver="lbfgs", scoring="neg_log_loss")`` with its defaults (Cs=10,
+    max_iter=100) and with Cs=30 and max_iter=10,000 (converged), each with
+    n_jobs=1 and 2: time, chosen C, the mean validation loss the method
+    reports, the exact 5-fold criterion at its C and the gap to the 5-fold
+    optimum::
+
+        f(C) = 1/5 sum_f mean_{i in val_f} log(1 + exp(-y_i z_i(C))),
+
+    with ``z(C)`` the exactly solved fold model (relative gradient 1e-8);
+    the optimum is found once, on a 29-point grid of log C in [0, 7] (the
+    single-split optimum of ``tests/reference/news20_grid.json`` is C = 92)
+    refined by a bounded scalar minimisation. Ratio = time / hoag's time at the same
+    n_jobs.
+
+Every timing is the median of ``--repeat`` runs (scikit-learn's converged
+runs: of ``--repeat-slow``). BLAS is limited to one thread (threadpoolctl).
+
+Run from the repository root::
+
+    python bench/bench_cv.py [--repeat 3] [--repeat-slow 1] [--json out.json]
+    python bench/bench_cv.py --quick      # 2,000 rows, smoke test
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+from joblib import parallel_config
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegressionCV as SklearnLRCV
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from hoag import LogisticRegressionCV
+from hoag._cv import MeanOverFolds
+from hoag.datasets import news20_split
+from hoag.models import LogisticProblem
+
+# Relative gradient norm of the "exact" fold solves (the optimum is compared
+# at 1e-3 in loss; 1e-8 moves it by far less).
+EXACT_TOL = 1e-8
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def median_time(run, repeat):
+    """Median wall time of ``run()`` over ``repeat`` calls, and its last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+class ExactCriterion:
+    """The exactly solved 5-fold mean validation loss as a function of log C."""
+
+    def __init__(self, X, y, folds):
+        problems = [LogisticProblem(X[tr], y[tr], X[va], y[va]) for tr, va in folds]
+        self.mean = MeanOverFolds(problems)
+        self.x = None
+
+    def __call__(self, log_C):
+        lam = np.array([-log_C])
+        self.x, info = self.mean.inner_solve(lam, self.x, EXACT_TOL)
+        if not info.converged:
+            raise RuntimeError(f"exact fold solve failed at log C={log_C}: {info}")
+        return self.mean.outer_value_grad(self.x, lam)[0]
+
+    def optimum(self, low=0.0, high=7.0, n=29):
+        """Minimum over a grid of log C, refined by a bounded minimisation."""
+        grid = np.linspace(low, high, n)
+        values = []
+        for v in grid:
+            values.append(self(v))
+            log(f"  grid log C={v:.2f}: {values[-1]:.6f}")
+        best = int(np.argmin(values))
+        lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, n - 1)]
+        refined = minimize_scalar(self, bounds=(lo, hi), method="bounded",
+                                  options={"xatol": 1e-5})
+        if refined.fun <= values[best]:
+            return float(math.exp(refined.x)), float(refined.fun)
+        return float(math.exp(grid[best])), float(values[best])
+
+
+def fit_quiet(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimator.fit(X, y)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat-slow", type=int, default=1)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+
+    # 1. Data and one fixed set of folds for every method.
+    X, y = news20_split()[:2]
+    if args.quick:
+        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], 2000,
+                                                       replace=False))
+        X, y = X[rows], y[rows]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    log(f"data: {X.shape[0]} rows, {X.shape[1]} features, 5 folds")
+    out = {"n_rows": X.shape[0], "parallel": [], "compare": []}
+
+    with threadpool_limits(1, user_api="blas"):
+        # 2. (a) Folds in parallel.
+        variants = [
+            ("n_jobs=1", dict(n_jobs=1), None),
+            ("n_jobs=2 threads", dict(n_jobs=2), None),
+            ("n_jobs=2 threads, 2 kernel threads each", dict(n_jobs=2, n_threads=2),
+             None),
+            ("n_jobs=2 loky processes", dict(n_jobs=2), "loky"),
+        ]
+        print("(a) hoag.LogisticRegressionCV, 5 folds in parallel")
+        print(f"{'variant':42s} {'time s':>8s} {'ratio':>6s} {'C_':>9s}")
+        reference = None
+        for name, options, backend in variants:
+            def run():
+                model = LogisticRegressionCV(cv=folds, **options)
+                if backend is None:
+                    return fit_quiet(model, X, y)
+                with parallel_config(backend=backend):
+                    return fit_quiet(model, X, y)
+            seconds, model = median_time(run, args.repeat)
+            reference = reference or seconds
+            print(f"{name:42s} {seconds:8.2f} {reference / seconds:6.2f} "
+                  f"{model.C_:9.4g}", flush=True)
+            out["parallel"].append({"variant": name, "time": seconds,
+                                    "ratio": reference / seconds, "C": model.C_})
+
+        # 3. The 5-fold optimum, once.
+        criterion = ExactCriterion(X, y, folds)
+        start = time.perf_counter()
+        C_opt, f_opt = criterion.optimum()
+        log(f"5-fold optimum C={C_opt:.5g} f={f_opt:.6f} "
+            f"({time.perf_counter() - start:.0f} s)")
+        out["optimum"] = {"C": C_opt, "loss": f_opt}
+
+        # 4. (b) hoag against scikit-learn, each with 1 and 2 jobs.
+        print("\n(b) 5-fold tuning against scikit-learn (gap = f(C) - f(C_opt))")
+        print(f"{'method':34s} {'jobs':>4s} {'time s':>8s} {'ratio':>6s} "
+              f"{'C':>9s} {'reported':>9s} {'f(C)':>9s} {'gap':>9s}")
+        hoag_times = {}
+        for n_jobs in (1, 2):
+            methods = [
+                ("hoag", args.repeat,
+                 lambda: LogisticRegressionCV(cv=folds, n_jobs=n_jobs)),
+                ("sklearn Cs=10 (defaults)", args.repeat,
+                 lambda: SklearnLRCV(cv=folds, scoring="neg_log_loss",
+                                     n_jobs=n_jobs)),
+                ("sklearn Cs=30 max_iter=10000", args.repeat_slow,
+                 lambda: SklearnLRCV(Cs=30, cv=folds, scoring="neg_log_loss",
+                                     max_iter=10_000, n_jobs=n_jobs)),
+            ]
+            for name, repeat, make in methods:
+                seconds, model = median_time(lambda: fit_quiet(make(), X, y), repeat)
+                if name == "hoag":
+                    hoag_times[n_jobs] = seconds
+                    C, reported = model.C_, model.validation_loss_
+                else:
+                    C = float(np.ravel(model.C_)[0])
+                    scores = np.mean(next(iter(model.scores_.values())), axis=0)
+                    reported = -float(scores.max())
+                exact = criterion(math.log(C))
+                ratio = seconds / hoag_times[n_jobs]
+                print(f"{name:34s} {n_jobs:4d} {seconds:8.2f} {ratio:6.2f} "
+                      f"{C:9.4g} {reported:9.6f} {exact:9.6f} {exact - f_opt:9.2e}",
+                      flush=True)
+                out["compare"].append({
+                    "method": name, "n_jobs": n_jobs, "time": seconds,
+                    "ratio_to_hoag": ratio, "C": C, "reported_loss": reported,
+                    "exact_loss": exact, "gap": exact - f_opt,
+                })
+
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(out, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
