@@ -6,17 +6,14 @@ shows which parts of the image the model may use freely (large C) and which
 it is kept off (small C). matplotlib is optional, as in :mod:`hoag.plotting`.
 """
 
-import logging
 import math
-from pathlib import Path
 
 import numpy as np
 
-from .plotting import _pyplot
+from .plotting import _draw_loss, _pyplot, _save, _trace_columns
 
 __all__ = ["image_shape", "plot_penalties"]
 
-logger = logging.getLogger(__name__)
 
 
 def image_shape(n_features):
@@ -78,20 +75,10 @@ def plot_penalties(history, C, path, title=None, shape=None):
         raise ValueError(f"shape {shape} does not hold {log_C.size} penalties")
     plt = _pyplot()
 
-    time = np.array([float(r["time"]) for r in history])
-    value = np.array([float(r["value"]) for r in history])
-    accepted = np.array([bool(r["accepted"]) for r in history])
     fig, (ax_loss, ax_C) = plt.subplots(1, 2, figsize=(10, 4.2),
                                         constrained_layout=True)
-    ax_loss.plot(time[accepted], value[accepted], "o-", ms=3, lw=1.2, color="C0",
-                 label="accepted step")
-    if (~accepted).any():
-        ax_loss.plot(time[~accepted], value[~accepted], "x", ms=6, color="C3",
-                     label="rejected step")
+    _draw_loss(ax_loss, *_trace_columns(history))
     ax_loss.set_xlabel("wall-clock time (s)")
-    ax_loss.set_ylabel("validation loss")
-    ax_loss.grid(True, alpha=0.3)
-    ax_loss.legend(loc="upper right", fontsize="small")
 
     label = "mean over classes of log10 C" if per_class else "log10 C"
     if shape is not None:
@@ -109,11 +96,4 @@ def plot_penalties(history, C, path, title=None, shape=None):
         ax_C.set_title("learned penalty per feature")
     if title:
         fig.suptitle(title)
-
-    path = Path(path)
-    try:
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return _save(plt, fig, path)

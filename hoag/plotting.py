@@ -37,6 +37,40 @@ def _pyplot():
     return plt
 
 
+def _trace_columns(history):
+    """Time, validation loss and accepted flag of each trace record, as arrays."""
+    time = np.array([float(r["time"]) for r in history])
+    value = np.array([float(r["value"]) for r in history])
+    accepted = np.array([bool(r["accepted"]) for r in history])
+    return time, value, accepted
+
+
+def _draw_loss(ax, time, value, accepted):
+    """The criterion against time: accepted steps joined, rejections as crosses.
+
+    Rejected steps show where the step size backed off.
+    """
+    ax.plot(time[accepted], value[accepted], "o-", ms=3, lw=1.2, color="C0",
+            label="accepted step")
+    if (~accepted).any():
+        ax.plot(time[~accepted], value[~accepted], "x", ms=6, color="C3",
+                label="rejected step")
+    ax.set_ylabel("validation loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def _save(plt, fig, path):
+    """Write fig as a PNG at path, close it, and return the path."""
+    path = Path(path)
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+    logger.info("wrote %s", path)
+    return path
+
+
 def plot_trace(history, path, title=None, chosen_C=None):
     """Save a PNG of the validation loss and of C against wall-clock time.
 
@@ -75,9 +109,7 @@ def plot_trace(history, path, title=None, chosen_C=None):
         raise ValueError("the trace is empty: nothing to plot")
     plt = _pyplot()
 
-    time = np.array([float(r["time"]) for r in history])
-    value = np.array([float(r["value"]) for r in history])
-    accepted = np.array([bool(r["accepted"]) for r in history])
+    time, value, accepted = _trace_columns(history)
     lam = np.vstack([np.atleast_1d(np.asarray(r["lam"], float)) for r in history])
     C = np.exp(-lam)
 
@@ -85,15 +117,8 @@ def plot_trace(history, path, title=None, chosen_C=None):
         2, 1, sharex=True, figsize=(7, 5.5), constrained_layout=True
     )
 
-    # Top: the criterion. Rejected steps show where the step size backed off.
-    ax_loss.plot(time[accepted], value[accepted], "o-", ms=3, lw=1.2,
-                 color="C0", label="accepted step")
-    if (~accepted).any():
-        ax_loss.plot(time[~accepted], value[~accepted], "x", ms=6, color="C3",
-                     label="rejected step")
-    ax_loss.set_ylabel("validation loss")
-    ax_loss.grid(True, alpha=0.3)
-    ax_loss.legend(loc="upper right", fontsize="small")
+    # Top: the criterion.
+    _draw_loss(ax_loss, time, value, accepted)
 
     # Bottom: the hyperparameter(s), on the log scale they are optimised in.
     for j in range(C.shape[1]):
@@ -115,11 +140,4 @@ def plot_trace(history, path, title=None, chosen_C=None):
         ax_C.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
-
-    path = Path(path)
-    try:
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return _save(plt, fig, path)
