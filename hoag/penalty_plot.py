@@ -15,7 +15,6 @@ from .plotting import _draw_loss, _pyplot, _save, _trace_columns
 __all__ = ["image_shape", "plot_penalties"]
 
 
-
 def image_shape(n_features):
     """``(s, s)`` when ``n_features = s * s``, ``s >= 2`` (square images), else None.
 
