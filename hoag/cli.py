@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MODELS", "TuneResult", "main", "tune"]
+__all__ = ["MODELS", "TuneResult", "check_data", "main", "read_data", "tune"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 SCHEDULES = ("exponential", "quadratic", "cubic", "exact")
 BUNDLED_NAME = "breast cancer (scikit-learn, standardised)"
+# The largest sparse file densified for a model on dense rows.
+_MAX_DENSE_BYTES = 2**31
 
 
 # --------------------------------------------------------------------------
@@ -67,6 +69,12 @@ class ModelSpec:
         ``score(estimator, X_test, y_test) -> dict`` of test metrics.
     classifier : bool
         Whether the splits are stratified by the target.
+    bundled : str
+        The bundled dataset used without FILE (a key of BUNDLED_NAMES).
+    start_options : tuple of str
+        The options that set the starting hyperparameters.
+    dense : bool
+        Whether the model takes dense rows only (a sparse file is densified).
     """
 
     name: str
@@ -77,6 +85,7 @@ class ModelSpec:
     classifier: bool = True
     bundled: str = "breast cancer"
     start_options: tuple = ("C0",)
+    dense: bool = False
 
 
 def _make_logistic(**options):
@@ -92,7 +101,7 @@ def _check_classes(y):
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(
-            f"the target has a single class ({classes[0]!r}); "
+            f"the target has a single class ({classes.tolist()[0]!r}); "
             "a classifier needs at least two"
         )
 
@@ -150,6 +159,7 @@ MODELS = {
         classifier=False,
         bundled="diabetes",
         start_options=("gamma0", "alpha0"),
+        dense=True,
     ),
 }
 BUNDLED_NAMES = {
@@ -246,11 +256,8 @@ def tune(
         StratifiedShuffleSplit,
         train_test_split,
     )
-    from sklearn.utils import check_X_y
-
     spec = MODELS[model]
-    X, y = check_X_y(X, y, accept_sparse="csr", dtype=np.float64)
-    spec.check_target(y)
+    X, y = check_data(X, y, model)
     stratify = y if spec.classifier else None
 
     # 1. The held-out test part, never seen while tuning.
@@ -293,6 +300,97 @@ def tune(
         folds=folds,
         scores=scores,
         wall_time=wall_time,
+    )
+
+
+def check_data(X, y, model="logistic"):
+    """The checks :func:`tune` makes before any fitting.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    model : str, default="logistic"
+        A key of :data:`MODELS`, whose target check applies.
+
+    Returns
+    -------
+    X : ndarray or CSR matrix, float64
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        For empty data, mismatched lengths, a NaN or infinite feature (named
+        by sample and feature), a target the model cannot fit, or sparse data
+        too large to densify for a model on dense rows.
+    """
+    from sklearn.utils import check_X_y
+
+    X, y = check_X_y(X, y, accept_sparse="csr", dtype=np.float64,
+                     ensure_all_finite=False)
+    _check_finite(X)
+    spec = MODELS[model]
+    spec.check_target(y)
+    if spec.dense and hasattr(X, "tocsr"):
+        # A svmlight file read for a model on dense rows (the RBF kernels).
+        size = X.shape[0] * X.shape[1] * X.dtype.itemsize
+        if size > _MAX_DENSE_BYTES:
+            raise ValueError(
+                f"--model {model} needs dense rows; this sparse data, "
+                f"{X.shape[0]} x {X.shape[1]}, would take {size / 2**30:.1f} GiB "
+                f"(at most {_MAX_DENSE_BYTES / 2**30:.0f} GiB)"
+            )
+        X = X.toarray()
+    return X, y
+
+
+def read_data(path, model="logistic", target=None):
+    """Read a data file and check it as ``hoag tune FILE`` does, without fitting.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, in a format of :func:`hoag.datasets.load_file`.
+    model : str, default="logistic"
+        A key of :data:`MODELS`.
+    target : str, optional
+        The target column (CSV) or label array (.npz).
+
+    Returns
+    -------
+    X : ndarray or CSR matrix, float64
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError or OSError
+        For any file the command line refuses (then one line and exit status 2).
+    """
+    from hoag.datasets import load_file
+
+    X, y, _ = load_file(path, target=target)
+    return check_data(X, y, model)
+
+
+def _check_finite(X):
+    """Raise ValueError naming the first sample and feature that is NaN or inf."""
+    values = X.data if hasattr(X, "tocsr") else X
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    if hasattr(X, "tocsr"):
+        k = int(np.flatnonzero(bad)[0])
+        row = int(np.searchsorted(X.indptr, k, side="right")) - 1
+        column, value = int(X.indices[k]), X.data[k]
+    else:
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        value = X[row, column]
+    name = "NaN" if np.isnan(value) else ("infinity" if value > 0 else "-infinity")
+    raise ValueError(
+        f"X contains {name} in sample {row} (counting from 0), feature "
+        f"{column} ({int(bad.sum())} non-finite value(s) in all); every feature "
+        "must be a finite number"
     )
 
 

@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,12 @@ _SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm", ".txt", ".t")
 FORMATS = ("svmlight", "csv", "npz")
 # Lines read when the extension does not tell the format.
 _SNIFF_LINES = 5
+# What a damaged or malformed file can raise while it is read (gzip raises
+# zlib.error for corrupt deflate data, the svmlight parser OverflowError for an
+# index beyond a C int); each becomes a ValueError naming the file.
+_READ_ERRORS = (OSError, EOFError, UnicodeDecodeError, OverflowError, zlib.error)
+# The svmlight parser and the compiled kernels index features with C ints.
+_MAX_INDEX = 2**31 - 2
 
 
 def _split_compression(path):
@@ -350,7 +357,7 @@ def detect_format(path):
         return "svmlight"
     try:
         found = _sniff(path, compression)
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except _READ_ERRORS as exc:
         raise ValueError(f"{str(path)!r}: cannot read the file: {exc}") from exc
     if found is None:
         raise ValueError(
@@ -424,10 +431,13 @@ def _load_svmlight(path, compression):
 
     try:
         X, y = load_svmlight_file(str(path))
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, *_READ_ERRORS) as exc:
         # The parser names neither the file nor the line: find the line.
         where = _bad_svmlight_line(path, compression)
         raise ValueError(f"{str(path)!r}{where}: not valid svmlight: {exc}") from exc
+    if X.shape[0] and X.nnz == 0:
+        # The parser gives one column of zeros when no line has a feature.
+        raise ValueError(f"{str(path)!r}: no line holds a feature (index:value)")
     return X, y, None
 
 
@@ -438,7 +448,7 @@ def _bad_svmlight_line(path, compression):
             for number, line in enumerate(f, start=1):
                 if not _valid_svmlight_line(line):
                     return f", line {number}"
-    except (OSError, EOFError, UnicodeDecodeError):
+    except _READ_ERRORS:
         pass
     return ""
 
@@ -458,7 +468,7 @@ def _valid_svmlight_line(line):
                 continue
             index = int(key)
             float(value)
-            if index <= last:
+            if index <= last or index > _MAX_INDEX:
                 return False
             last = index
     except ValueError:
@@ -470,7 +480,7 @@ def _load_csv(path, compression, target):
     try:
         with _open_text(path, compression) as f:
             header, rows, line_numbers = _read_csv_rows(path, f)
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+    except (*_READ_ERRORS, csv.Error) as exc:
         raise ValueError(f"{str(path)!r}: cannot read as CSV: {exc}") from exc
 
     # The target column: named, else 'target', else the last one.
@@ -492,6 +502,12 @@ def _load_csv(path, compression, target):
     X = np.empty((len(rows), len(feature_columns)), dtype=np.float64)
     for k, j in enumerate(feature_columns):
         X[:, k] = _numeric_column(path, rows, j, header[j], line_numbers)
+    for row, number in zip(rows, line_numbers):
+        if not row[t].strip():
+            raise ValueError(
+                f"{str(path)!r}, line {number}: the target column {header[t]!r} "
+                "is empty"
+            )
     y = _target_column([row[t] for row in rows])
     return X, y, [header[j] for j in feature_columns]
 
@@ -569,7 +585,10 @@ def _load_npz(path, target):
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {key: z[key] for key in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    # zipfile raises NotImplementedError for an unknown compression method and
+    # RuntimeError for an encrypted member.
+    except (ValueError, *_READ_ERRORS, zipfile.BadZipFile, NotImplementedError,
+            RuntimeError) as exc:
         raise ValueError(f"{str(path)!r}: cannot read as .npz: {exc}") from exc
 
     names = ", ".join(sorted(arrays)) or "none"
@@ -588,6 +607,12 @@ def _load_npz(path, target):
     if y_key not in arrays:
         raise ValueError(f"{str(path)!r}: no label array {y_key!r}; found: {names}")
 
+    parts = ([arrays[x_key]] if x_key in ("X", "X_train")
+             else [arrays[key] for key in _CSR_PARTS])
+    # float64 would drop an imaginary part silently (with a ComplexWarning).
+    if any(np.iscomplexobj(a) for a in parts) or np.iscomplexobj(arrays[y_key]):
+        raise ValueError(f"{str(path)!r}: complex values in {x_key} or {y_key}; "
+                         "features and labels must be real")
     try:
         if x_key in ("X", "X_train"):
             X = np.asarray(arrays[x_key], dtype=np.float64)
@@ -600,7 +625,10 @@ def _load_npz(path, target):
                 ),
                 shape=tuple(int(n) for n in arrays["shape"]),
             )
-    except (ValueError, TypeError) as exc:
+            # scipy trusts the parts unless asked: an index out of range would
+            # reach the kernels.
+            X.check_format(full_check=True)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{str(path)!r}: bad features {x_key}: {exc}") from exc
     y = np.asarray(arrays[y_key])
     if X.ndim != 2:
