@@ -22,7 +22,7 @@ import os
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from ._outer import SolveInfo
+from ._outer import SolveInfo, _check_problem
 from .models.kernel_ridge import _one_blas_thread
 
 __all__ = ["MeanOverFolds", "fold_threads", "warm_started"]
@@ -84,6 +84,11 @@ class MeanOverFolds:
         self.n_jobs = n_jobs
         if not self.problems:
             raise ValueError("MeanOverFolds needs at least one problem")
+        for k, problem in enumerate(self.problems):
+            try:
+                _check_problem(problem)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"problems[{k}]: {exc}") from None
         sizes = {int(problem.n_hyperparams) for problem in self.problems}
         if len(sizes) != 1:
             raise ValueError(

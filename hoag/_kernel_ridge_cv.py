@@ -14,8 +14,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
 from ._outer import BoundaryWarning, hoag
+from ._validation import check_fold, check_target
 from .models.kernel_ridge import (
     KernelRidgeProblem,
+    _check_bounds,
     _one_blas_thread,
     default_memory_budget,
 )
@@ -166,7 +168,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         # 1. Check the input and the parameters.
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
                              order="C", y_numeric=True)
-        y = np.asarray(y, dtype=np.float64)
+        y = check_target(y, X.shape[0], "y")
         if X.shape[0] < 2:
             raise ValueError(f"KernelRidgeCV needs at least 2 samples (one to "
                              f"train, one to validate), got n_samples = "
@@ -177,7 +179,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                   else self.memory_budget)
 
         # 2. One inner problem per fold, each with its share of the memory.
-        splits = self._splits(X, y, groups)
+        splits = [check_fold(train, val, X.shape[0], k)
+                  for k, (train, val) in enumerate(self._splits(X, y, groups))]
         n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))
         problems = [self._problem(X, y, train, val, k, budget // len(splits),
                                   n_threads)
@@ -241,11 +244,9 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                                  f"{value!r}")
         for name, value, bounds in (("gamma0", gamma0, self.gamma_bounds),
                                     ("alpha0", self.alpha0, self.alpha_bounds)):
-            try:
-                low, high = (float(v) for v in bounds)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name[:-1]}_bounds must be a pair of positive "
-                                 f"floats, got {bounds!r}") from None
+            # The bounds' own errors (wrong order, <= 0) come first.
+            _check_bounds(f"{name[:-1]}_bounds", bounds)
+            low, high = (float(v) for v in bounds)
             if not low <= value <= high:
                 raise ValueError(f"{name}={value} lies outside "
                                  f"{name[:-1]}_bounds={bounds!r}")

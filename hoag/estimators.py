@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
 from ._outer import BoundaryWarning, hoag
+from ._validation import check_fold, check_rows
 from .models import LogisticProblem, MultinomialProblem
 
 __all__ = ["KernelRidgeCV", "LogisticRegressionCV"]
@@ -186,6 +187,8 @@ default=None
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True,
         )
+        # Once for all folds: int32 indices, each (row, column) stored once.
+        X = check_rows(X, "X")
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
@@ -199,7 +202,8 @@ default=None
         self._multinomial = n_classes > 2
         # binary: labels -1/+1; multinomial: class indices
         y_pm = y_index if self._multinomial else np.where(y_index == 1, 1.0, -1.0)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
         fit_groups = groups
         groups, group_shape = self._check_groups(X.shape[1], n_classes)
         m = 1 if groups is None else int(groups.max()) + 1
@@ -212,7 +216,8 @@ default=None
             previous = None
 
         # 2. One inner problem per fold, after every fold has been checked.
-        splits = self._splits(X, y_index, groups=fit_groups)
+        splits = [check_fold(train, val, X.shape[0], k) for k, (train, val)
+                  in enumerate(self._splits(X, y_index, groups=fit_groups))]
         for k, (train, val) in enumerate(splits):
             self._check_fold(y_index, train, val, k)
         n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))

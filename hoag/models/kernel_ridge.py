@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from .._validation import check_rows, check_target
 from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
 __all__ = ["KernelRidgeProblem", "default_memory_budget", "memory_estimate"]
@@ -232,13 +233,21 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
                  preconditioner=True, max_inner_iter=None, max_linear_iter=None,
                  n_threads=None):
         self._arguments = constructor_arguments(locals())
-        # 1. Data: rows as compiled Points, targets as float64 vectors.
+        # 1. Data, checked before any kernel runs: rows as compiled Points,
+        # targets as float64 vectors.
+        X_train = check_rows(X_train, "X_train", accept_sparse=False)
+        X_val = check_rows(X_val, "X_val", accept_sparse=False)
+        if X_val.shape[1] != X_train.shape[1]:
+            raise ValueError(
+                f"X_val has {X_val.shape[1]} features, X_train has "
+                f"{X_train.shape[1]}"
+            )
+        y_train = check_target(y_train, X_train.shape[0], "y_train")
+        y_val = check_target(y_val, X_val.shape[0], "y_val")
+        bounds = np.array([_check_bounds("gamma_bounds", gamma_bounds),
+                           _check_bounds("alpha_bounds", alpha_bounds)])
         self.train = _core.Points(X_train)
         self.val = _core.Points(X_val)
-        if self.val.p != self.train.p:
-            raise ValueError(
-                f"X_val has {self.val.p} features, X_train has {self.train.p}"
-            )
         if self.train.is32 != self.val.is32:
             self.train = _core.Points(np.asarray(self.train.array, np.float64))
             self.val = _core.Points(np.asarray(self.val.array, np.float64))
@@ -247,8 +256,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         self.y_val = self._target(y_val, n_val, "y_val")
         if n == 0 or n_val == 0:
             raise ValueError("the training and validation parts must be non-empty")
-        self.bounds = np.array([_check_bounds("gamma_bounds", gamma_bounds),
-                                _check_bounds("alpha_bounds", alpha_bounds)])
+        self.bounds = bounds
 
         # 2. Memory estimate and layout, before anything n x n is allocated.
         budget = default_memory_budget() if memory_budget is None else memory_budget

@@ -18,9 +18,38 @@ import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from .._validation import check_rows, check_sample_weight, check_target
 from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
 __all__ = ["LogisticProblem"]
+
+
+def _check_split(X_train, y_train, X_val, y_val, sample_weight_train,
+                 sample_weight_val, dtype):
+    """The checked arrays of one split, by argument name.
+
+    Rows as :func:`hoag._validation.check_rows` returns them, targets finite
+    and one per row (``dtype=None`` keeps theirs), weights non-negative and not
+    all zero (validation weights default to ones), the same number of features
+    in both parts.
+    """
+    data = {"X_train": check_rows(X_train, "X_train"),
+            "X_val": check_rows(X_val, "X_val")}
+    if data["X_val"].shape[1] != data["X_train"].shape[1]:
+        raise ValueError(
+            f"X_val has {data['X_val'].shape[1]} features, X_train has "
+            f"{data['X_train'].shape[1]}"
+        )
+    for part, y in (("train", y_train), ("val", y_val)):
+        X = data[f"X_{part}"]
+        data[f"y_{part}"] = check_target(y, X.shape[0], f"y_{part}", dtype=dtype)
+    data["sample_weight_train"] = (
+        None if sample_weight_train is None
+        else check_sample_weight(sample_weight_train, data["X_train"],
+                                 "sample_weight_train"))
+    data["sample_weight_val"] = check_sample_weight(
+        sample_weight_val, data["X_val"], "sample_weight_val")
+    return data
 
 
 class LogisticProblem(RebuiltOnUnpickle):
@@ -67,28 +96,25 @@ class LogisticProblem(RebuiltOnUnpickle):
                  sample_weight_val=None, fit_intercept=True, groups=None,
                  max_inner_iter=1000, max_linear_iter=1000, n_threads=None):
         self._arguments = constructor_arguments(locals())
+        data = _check_split(X_train, y_train, X_val, y_val, sample_weight_train,
+                            sample_weight_val, dtype=np.float64)
+        for name in ("y_train", "y_val"):
+            values = np.unique(data[name])
+            if not np.all(np.abs(values) == 1.0):
+                raise ValueError(f"{name} must hold the labels -1 and +1 only, got "
+                                 f"{values[np.abs(values) != 1.0][:3].tolist()}")
         self.train = _core.BinaryLogistic(
-            X_train, y_train, sample_weight=sample_weight_train,
+            data["X_train"], data["y_train"],
+            sample_weight=data["sample_weight_train"],
             fit_intercept=fit_intercept, n_threads=n_threads,
         )
 
         # Validation weights normalised to sum 1: g is the mean held-out loss.
-        n_val = np.shape(y_val)[0]
-        if n_val == 0:
-            raise ValueError("the validation part is empty")
-        v = (np.ones(n_val) if sample_weight_val is None
-             else np.asarray(sample_weight_val, dtype=np.float64))
-        if not v.sum() > 0:
-            raise ValueError("validation sample weights must have a positive sum")
+        v = data["sample_weight_val"]
         self.val = _core.BinaryLogistic(
-            X_val, y_val, sample_weight=v / v.sum(), fit_intercept=fit_intercept,
-            n_threads=n_threads,
+            data["X_val"], data["y_val"], sample_weight=v / v.sum(),
+            fit_intercept=fit_intercept, n_threads=n_threads,
         )
-        if self.val.n != self.train.n:
-            raise ValueError(
-                f"X_val has {self.val.rows.p} features, X_train has "
-                f"{self.train.rows.p}"
-            )
 
         self.fit_intercept = bool(fit_intercept)
         self.n_coef = self.train.n

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _core
 from ._rebuild import constructor_arguments
-from .logistic import LogisticProblem
+from .logistic import LogisticProblem, _check_split
 
 __all__ = ["MultinomialProblem"]
 
@@ -77,10 +77,21 @@ or None
                  fit_intercept=True, groups=None, max_inner_iter=1000,
                  max_linear_iter=1000, n_threads=None):
         self._arguments = constructor_arguments(locals())
+        data = _check_split(X_train, y_train, X_val, y_val, sample_weight_train,
+                            sample_weight_val, dtype=None)
+        y_train, y_val = data["y_train"], data["y_val"]
+        for name, y in (("y_train", y_train), ("y_val", y_val)):
+            if y.size and not (np.all(y == np.round(y)) and y.min() >= 0):
+                raise ValueError(f"{name} must hold class indices 0, 1, ..., "
+                                 f"n_classes - 1 (integers >= 0), got values from "
+                                 f"{y.min()} to {y.max()}")
+        if n_classes is not None and y_train.size and y_train.max() >= n_classes:
+            raise ValueError(f"y_train must hold class indices in [0, {n_classes})"
+                             f", got values up to {y_train.max()}")
         self.train = _core.Multinomial(
-            X_train, y_train, n_classes=n_classes,
-            sample_weight=sample_weight_train, fit_intercept=fit_intercept,
-            n_threads=n_threads,
+            data["X_train"], y_train, n_classes=n_classes,
+            sample_weight=data["sample_weight_train"],
+            fit_intercept=fit_intercept, n_threads=n_threads,
         )
         K = self.n_classes = int(self.train.n_classes)
         present = np.bincount(np.asarray(y_train, dtype=np.intp), minlength=K)
@@ -90,24 +101,16 @@ or None
                 f"class(es) {missing} have no training sample: their intercepts "
                 f"would diverge. Use a stratified split."
             )
+        if y_val.size and y_val.max() >= K:
+            raise ValueError(f"y_val must hold class indices in [0, {K}), got "
+                             f"values from {y_val.min()} to {y_val.max()}")
 
         # Validation weights normalised to sum 1: g is the mean held-out loss.
-        n_val = np.shape(y_val)[0]
-        if n_val == 0:
-            raise ValueError("the validation part is empty")
-        v = (np.ones(n_val) if sample_weight_val is None
-             else np.asarray(sample_weight_val, dtype=np.float64))
-        if not v.sum() > 0:
-            raise ValueError("validation sample weights must have a positive sum")
+        v = data["sample_weight_val"]
         self.val = _core.Multinomial(
-            X_val, y_val, n_classes=K, sample_weight=v / v.sum(),
+            data["X_val"], y_val, n_classes=K, sample_weight=v / v.sum(),
             fit_intercept=fit_intercept, n_threads=n_threads,
         )
-        if self.val.rows.p != self.train.rows.p:
-            raise ValueError(
-                f"X_val has {self.val.rows.p} features, X_train has "
-                f"{self.train.rows.p}"
-            )
 
         self.fit_intercept = bool(fit_intercept)
         self.n_coef = self.train.n
