@@ -237,7 +237,7 @@ cdef class LinearOperator:
 
     def apply(self, v, out=None):
         """Return ``M v`` as a new float64 array (or in ``out``)."""
-        cdef double[::1] vv = np.ascontiguousarray(v, dtype=np.float64)
+        cdef const double[::1] vv = np.ascontiguousarray(v, dtype=np.float64)
         if vv.shape[0] != self.n:
             raise ValueError(f"v has length {vv.shape[0]}, expected {self.n}")
         if out is None:
@@ -266,7 +266,7 @@ cdef class Objective(LinearOperator):
 
     def value_grad(self, x, grad=None):
         """Return ``(f(x), grad f(x))``; the gradient goes into ``grad`` if given."""
-        cdef double[::1] xv = np.ascontiguousarray(x, dtype=np.float64)
+        cdef const double[::1] xv = np.ascontiguousarray(x, dtype=np.float64)
         if xv.shape[0] != self.n:
             raise ValueError(f"x has length {xv.shape[0]}, expected {self.n}")
         if grad is None:
@@ -282,7 +282,7 @@ cdef class Objective(LinearOperator):
 
     def set_hessian_point(self, x):
         """Fix the point at which ``apply`` (and CG) take Hessian-vector products."""
-        cdef double[::1] xv = np.ascontiguousarray(x, dtype=np.float64)
+        cdef const double[::1] xv = np.ascontiguousarray(x, dtype=np.float64)
         if xv.shape[0] != self.n:
             raise ValueError(f"x has length {xv.shape[0]}, expected {self.n}")
         if self.n > 0:

@@ -445,3 +445,35 @@ def test_fit_modifies_nothing_it_was_given():
     KernelRidgeCV(cv=folds, max_iter=3).fit(Xs, y_real)
     for old, new in zip(before, [Xs, y_real, *[i for f in folds for i in f]]):
         np.testing.assert_array_equal(old, new)
+
+
+def _read_only(a):
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+@pytest.mark.parametrize("cls", [LogisticProblem, MultinomialProblem,
+                                 KernelRidgeProblem])
+def test_oracles_take_read_only_vectors(cls):
+    # The compiled value_grad / set_hessian_point / apply read x through const
+    # memoryviews: a read-only x (a result kept frozen, a memory map) works.
+    Xs, ys = _sparse_data()
+    y = ys if cls is MultinomialProblem else np.where(ys == 1, 1.0, -1.0)
+    problem = cls(Xs[:40], y[:40], Xs[40:], y[40:])
+    lam = np.zeros(problem.n_hyperparams)
+    x, _ = problem.inner_solve(lam, None, 1e-10)
+    g, d1_g, _ = problem.outer_value_grad(x, lam)
+    q, _ = problem.hessian_solve(x, lam, d1_g, None, 1e-10)
+    cross = problem.cross_term(x, lam, q)
+
+    lam_r, x_r, b_r = _read_only(lam), _read_only(x), _read_only(d1_g)
+    x2, _ = problem.inner_solve(lam_r, x_r, 1e-10)
+    g2, d1_g2, _ = problem.outer_value_grad(x_r, lam_r)
+    q2, _ = problem.hessian_solve(x_r, lam_r, b_r, _read_only(q), 1e-10)
+    np.testing.assert_allclose(x2, x, rtol=1e-8, atol=1e-10)
+    assert g2 == g
+    np.testing.assert_array_equal(d1_g2, d1_g)
+    np.testing.assert_allclose(q2, q, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(problem.cross_term(x_r, lam_r, _read_only(q)),
+                                  cross)
