@@ -9,7 +9,11 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, check_cv
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
@@ -147,7 +151,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         self.n_threads = n_threads
         self.warm_start = warm_start
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Tune ``gamma`` and ``alpha`` on held-out data, then fit at them.
 
         Parameters
@@ -156,6 +160,10 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             Dense training data; float32 stays float32 in the kernels.
         y : array-like of shape (n_samples,)
             Real target.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights, used in the training objective
+            (scikit-learn's weighted ``KernelRidge``) and in the validation
+            criterion (the weighted mean squared error of each fold).
         groups : array-like of shape (n_samples,), default=None
             Group labels passed to a group splitter given as ``cv``.
 
@@ -167,6 +175,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
                              order="C", y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
         if X.shape[0] < 2:
             raise ValueError(f"KernelRidgeCV needs at least 2 samples (one to "
                              f"train, one to validate), got n_samples = "
@@ -179,8 +189,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         # 2. One inner problem per fold, each with its share of the memory.
         splits = self._splits(X, y, groups)
         n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))
-        problems = [self._problem(X, y, train, val, k, budget // len(splits),
-                                  n_threads)
+        problems = [self._problem(X, y, sample_weight, train, val, k,
+                                  budget // len(splits), n_threads)
                     for k, (train, val) in enumerate(splits)]
         problem = (problems[0] if len(problems) == 1
                    else MeanOverFolds(problems, n_jobs=self.n_jobs))
@@ -203,11 +213,11 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         # 4. The final model.
         if self.refit:
             self.X_fit_ = X
-            self.dual_coef_ = self._refit(X, y, budget)
+            self.dual_coef_ = self._refit(X, y, sample_weight, budget)
         else:
             x_fold = result.x[0] if isinstance(result.x, tuple) else result.x
             self.X_fit_ = X[np.asarray(splits[0][0])]
-            self.dual_coef_ = np.array(x_fold)
+            self.dual_coef_ = problems[0].dual_coef(x_fold)
         return self
 
     def predict(self, X):
@@ -262,32 +272,41 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             raise ValueError("cv produced no split")
         return splits
 
-    def _problem(self, X, y, train, val, k, budget, n_threads):
+    def _problem(self, X, y, sample_weight, train, val, k, budget, n_threads):
         train, val = np.asarray(train), np.asarray(val)
         if train.size == 0 or val.size == 0:
             raise ValueError(f"fold {k}: empty training or validation part")
+        if not sample_weight[val].sum() > 0:
+            raise ValueError(f"fold {k}: the validation samples all have weight 0")
         return KernelRidgeProblem(
             X[train], y[train], X[val], y[val], gamma_bounds=self.gamma_bounds,
             alpha_bounds=self.alpha_bounds, storage=self.storage,
             memory_budget=budget, preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter, max_linear_iter=self.max_cg_iter,
-            n_threads=n_threads,
+            n_threads=n_threads, sample_weight_train=sample_weight[train],
+            sample_weight_val=sample_weight[val],
         )
 
-    def _refit(self, X, y, budget):
+    def _refit(self, X, y, sample_weight, budget):
         """Dual coefficients on all of X at (gamma_, alpha_)."""
         n = X.shape[0]
+        s = np.sqrt(sample_weight)
         if 8 * n * n <= budget:
-            # The exact solve of scikit-learn's KernelRidge: Cholesky of K + alpha I.
+            # The exact solve of scikit-learn's KernelRidge: Cholesky of
+            # S K S + alpha I, then c = S x.
             K = _core.rbf_kernel(X, gamma=self.gamma_, n_threads=self.n_threads)
+            K *= s[:, None]
+            K *= s
             K.flat[:: n + 1] += self.alpha_
-            return scipy.linalg.solve(K, y, assume_a="pos", overwrite_a=True)
+            return s * scipy.linalg.solve(K, s * y, assume_a="pos",
+                                          overwrite_a=True)
         problem = KernelRidgeProblem(
             X, y, X[:1], y[:1], storage="matrix-free", memory_budget=0,
             preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter or max(1000, 10 * n),
             gamma_bounds=(self.gamma_, self.gamma_),
             alpha_bounds=(self.alpha_, self.alpha_), n_threads=self.n_threads,
+            sample_weight_train=sample_weight,
         )
         with _one_blas_thread():
             c, info = problem.inner_solve(np.log([self.gamma_, self.alpha_]), None,
@@ -300,7 +319,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                 f"or memory_budget (a Cholesky refit needs {8 * n * n} bytes).",
                 ConvergenceWarning, stacklevel=3,
             )
-        return c
+        return problem.dual_coef(c)
 
     def _warn_search(self, result):
         """Warnings about the search: budget, bounds, solves that fell short."""
