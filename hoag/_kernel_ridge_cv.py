@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
-from ._outer import BoundaryWarning, hoag
+from ._outer import BoundaryWarning, InterruptedWarning, hoag
 from .models.kernel_ridge import (
     KernelRidgeProblem,
     _one_blas_thread,
@@ -170,6 +170,14 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : KernelRidgeCV
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` (Ctrl-C) during the search ends it: the model
+        is fitted at the best hyperparameters found so far, ``result_.
+        interrupted`` is True and :class:`hoag.InterruptedWarning` says so.
+        Before the first point is evaluated, or during the final fit, the
+        interrupt propagates.
         """
         # 1. Check the input and the parameters.
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
@@ -323,7 +331,14 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
 
     def _warn_search(self, result):
         """Warnings about the search: budget, bounds, solves that fell short."""
-        if not result.converged and "callback" not in result.message:
+        if result.interrupted:
+            warnings.warn(
+                f"fit {result.message}: the model is fitted at gamma="
+                f"{self.gamma_:.4g}, alpha={self.alpha_:.4g}, validation MSE "
+                f"{result.value:.6g} (iteration {result.best_iteration}).",
+                InterruptedWarning, stacklevel=3,
+            )
+        elif not result.converged and "callback" not in result.message:
             warnings.warn(
                 f"HOAG stopped before convergence: {result.message}; "
                 f"gamma={self.gamma_:.4g}, alpha={self.alpha_:.4g}, validation MSE "
@@ -343,6 +358,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                         f"to search further; the model is fitted at the bound.",
                         BoundaryWarning, stacklevel=3,
                     )
+        # One warning per fit for the solves that fell short, both kinds.
+        parts = []
         for key in ("inner", "linear"):
             failed = [r for r in result.trace
                       if r[f"{key}_iter"] > 0 and not r[f"{key}_converged"]]
@@ -351,12 +368,16 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
             gamma, alpha = np.exp(worst["lam"])
             what = "inner" if key == "inner" else "Hessian"
-            warnings.warn(
+            parts.append(
                 f"{len(failed)} of {len(result.trace)} conjugate-gradient {what} "
                 f"solves stopped before their tolerance; worst at gamma={gamma:.4g},"
                 f" alpha={alpha:.4g}: {worst[f'{key}_iter']} iterations, relative "
                 f"residual {worst[f'{key}_residual']:.3g} against a target of "
-                f"{worst['eps']:.3g}. Raise max_cg_iter, alpha_bounds[0], or the "
-                f"preconditioner rank.",
+                f"{worst['eps']:.3g}."
+            )
+        if parts:
+            warnings.warn(
+                " ".join(parts) + " Raise max_cg_iter, alpha_bounds[0], or the "
+                "preconditioner rank.",
                 ConvergenceWarning, stacklevel=3,
             )
