@@ -25,7 +25,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._outer import SolveInfo
-from .models.kernel_ridge import _one_blas_thread
+from ._threads import one_blas_thread
 
 __all__ = ["MeanOverFolds", "fold_threads", "warm_started"]
 
@@ -43,7 +43,7 @@ def _run(problem, method, args, caller_pid, state):
         return getattr(problem, method)(*args), None
     if state is not None:
         problem._restore_solver_state(state)
-    with _one_blas_thread():
+    with one_blas_thread():
         result = getattr(problem, method)(*args)
     return result, _state(problem)
 
@@ -117,7 +117,7 @@ class MeanOverFolds:
         # One BLAS thread for the thread-pool workers of this process; joblib's
         # process workers set their own limit in _run.
         pid = os.getpid()
-        with _one_blas_thread():
+        with one_blas_thread():
             outputs = Parallel(n_jobs=self.n_jobs, prefer="threads")(
                 delayed(_run)(problem, method, args, pid, _state(problem))
                 for problem, args in zip(self.problems, per_fold_args)

@@ -18,11 +18,8 @@ from sklearn.utils.validation import (
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
 from ._outer import BoundaryWarning, InterruptedWarning, hoag
-from .models.kernel_ridge import (
-    KernelRidgeProblem,
-    _one_blas_thread,
-    default_memory_budget,
-)
+from ._threads import one_blas_thread
+from .models.kernel_ridge import KernelRidgeProblem, default_memory_budget
 
 __all__ = ["KernelRidgeCV"]
 
@@ -316,7 +313,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             alpha_bounds=(self.alpha_, self.alpha_), n_threads=self.n_threads,
             sample_weight_train=sample_weight,
         )
-        with _one_blas_thread():
+        with one_blas_thread():
             c, info = problem.inner_solve(np.log([self.gamma_, self.alpha_]), None,
                                           _REFIT_TOL)
         if not info.converged:

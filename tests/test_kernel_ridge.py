@@ -6,7 +6,6 @@ ones, ``KernelRidge`` for the solution, and centred finite differences of the
 exactly solved (``scipy.linalg.solve``) validation MSE for the hypergradient.
 """
 
-import warnings
 
 import numpy as np
 import pytest

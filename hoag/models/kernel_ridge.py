@@ -43,17 +43,16 @@ memory is estimated and one of three layouts chosen within ``memory_budget``:
     (``n^2 p`` operations per product instead of ``n^2``).
 """
 
-import contextlib
 import functools
 import logging
 import math
 import os
-import threading
 
 import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from .._threads import one_blas_thread
 from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
 __all__ = ["KernelRidgeProblem", "default_memory_budget", "memory_estimate"]
@@ -69,51 +68,6 @@ _BUDGET_SHARE = 0.5
 _FALLBACK_BUDGET = 2 * 1024**3
 # Nystrom rank of the default preconditioner (bench/bench_krr.py measures it).
 _DEFAULT_RANK = 200
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's controller, looked up once (about 10 ms); None without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        return None
-    return ThreadpoolController()
-
-
-# Holders of the one-thread BLAS limit: threadpoolctl's limit is process-wide,
-# so threads of one process share it and the last one out restores it.
-_limit_lock = threading.Lock()
-_limit_state = {"holders": 0, "limiter": None}
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run the NumPy/LAPACK calls of this module on one BLAS thread.
-
-    They are small (r x r factorisations, n x r products) or memory-bound
-    (matrix-vector products), and OpenBLAS threads spinning next to the
-    compiled OpenMP kernels made a 200 x 200 ``eigh`` 100 times slower on a
-    loaded 2-core machine (284 ms against 2.8 ms). Safe to enter from several
-    threads at once (parallel folds): the limit is set by the first thread in
-    and restored by the last one out.
-    """
-    controller = _blas_controller()
-    if controller is None:  # pragma: no cover
-        yield
-        return
-    with _limit_lock:
-        if _limit_state["holders"] == 0:
-            _limit_state["limiter"] = controller.limit(limits=1, user_api="blas")
-        _limit_state["holders"] += 1
-    try:
-        yield
-    finally:
-        with _limit_lock:
-            _limit_state["holders"] -= 1
-            if _limit_state["holders"] == 0:
-                _limit_state["limiter"].restore_original_limits()
-                _limit_state["limiter"] = None
 
 
 def default_memory_budget():
@@ -183,7 +137,7 @@ def _single_blas(method):
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        with _one_blas_thread():
+        with one_blas_thread():
             return method(*args, **kwargs)
 
     return wrapper
