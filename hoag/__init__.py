@@ -20,6 +20,7 @@ from ._outer import (
     HOAGProblem,
     HOAGResult,
     HyperparameterConvergenceWarning,
+    InterruptedWarning,
     SolveInfo,
     hoag,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "HOAGProblem",
     "HOAGResult",
     "HyperparameterConvergenceWarning",
+    "InterruptedWarning",
     "KernelRidgeCV",
     "KernelRidgeProblem",
     "LogisticProblem",

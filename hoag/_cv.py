@@ -11,9 +11,11 @@ Each fold keeps its own solution, Hessian system and warm starts; the loop of
 The folds' inner and Hessian solves run in parallel through joblib. With the
 default threading backend (the compiled kernels release the GIL) the problems,
 and with them every warm start, stay in this process. With a process backend
-(loky, Dask) each call ships the fold's problem to a worker: the warm starts
-``x`` and ``q`` travel with the call, the L-BFGS curvature memory of a
-logistic fold does not (the worker's copy starts with an empty memory).
+(loky, Dask) each call ships the fold's problem to a worker, where it is
+rebuilt from its constructor arguments: the warm starts ``x`` and ``q`` travel
+with the call, and a problem's solver state (the L-BFGS curvature memory of a
+logistic fold, given by its ``_solver_state`` method) travels there and back,
+so that the search is the same as in one process.
 """
 
 import numbers
@@ -23,22 +25,33 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._outer import SolveInfo, _check_problem
-from .models.kernel_ridge import _one_blas_thread
+from ._threads import one_blas_thread
 
 __all__ = ["MeanOverFolds", "fold_threads", "warm_started"]
 
 
-def _run(problem, method, args, caller_pid):
+def _run(problem, method, args, caller_pid, state):
     """One fold's ``problem.method(*args)`` inside a joblib worker.
 
-    In a worker process BLAS is limited to one thread, so that ``n_jobs``
-    decides how many cores are busy; threads of the caller share the limit
-    the caller set around the whole batch.
+    Returns the method's result and, in another process, the problem's solver
+    state after the call (None in this process, where the problem itself is
+    updated). In a worker process BLAS is limited to one thread, so that
+    ``n_jobs`` decides how many cores are busy; threads of the caller share
+    the limit the caller set around the whole batch.
     """
     if os.getpid() == caller_pid:
-        return getattr(problem, method)(*args)
-    with _one_blas_thread():
-        return getattr(problem, method)(*args)
+        return getattr(problem, method)(*args), None
+    if state is not None:
+        problem._restore_solver_state(state)
+    with one_blas_thread():
+        result = getattr(problem, method)(*args)
+    return result, _state(problem)
+
+
+def _state(problem):
+    """A problem's solver state, or None if it keeps none."""
+    get = getattr(problem, "_solver_state", None)
+    return None if get is None else get()
 
 
 def _merge(infos):
@@ -109,11 +122,15 @@ class MeanOverFolds:
         # One BLAS thread for the thread-pool workers of this process; joblib's
         # process workers set their own limit in _run.
         pid = os.getpid()
-        with _one_blas_thread():
-            return Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_run)(problem, method, args, pid)
+        with one_blas_thread():
+            outputs = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(_run)(problem, method, args, pid, _state(problem))
                 for problem, args in zip(self.problems, per_fold_args)
             )
+        for problem, (_, state) in zip(self.problems, outputs):
+            if state is not None:
+                problem._restore_solver_state(state)
+        return [result for result, _ in outputs]
 
     def inner_solve(self, lam, x0, tol):
         """Solve every fold's inner problem; ``info`` sums iterations.

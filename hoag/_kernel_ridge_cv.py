@@ -9,16 +9,20 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, check_cv
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
-from ._outer import BoundaryWarning, hoag
+from ._outer import BoundaryWarning, InterruptedWarning, hoag
+from ._threads import one_blas_thread
 from ._validation import check_fold, check_target
 from .models.kernel_ridge import (
     KernelRidgeProblem,
     _check_bounds,
-    _one_blas_thread,
     default_memory_budget,
 )
 
@@ -149,7 +153,7 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         self.n_threads = n_threads
         self.warm_start = warm_start
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Tune ``gamma`` and ``alpha`` on held-out data, then fit at them.
 
         Parameters
@@ -158,17 +162,31 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             Dense training data; float32 stays float32 in the kernels.
         y : array-like of shape (n_samples,)
             Real target.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights, used in the training objective
+            (scikit-learn's weighted ``KernelRidge``) and in the validation
+            criterion (the weighted mean squared error of each fold).
         groups : array-like of shape (n_samples,), default=None
             Group labels passed to a group splitter given as ``cv``.
 
         Returns
         -------
         self : KernelRidgeCV
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` (Ctrl-C) during the search ends it: the model
+        is fitted at the best hyperparameters found so far, ``result_.
+        interrupted`` is True and :class:`hoag.InterruptedWarning` says so.
+        Before the first point is evaluated, or during the final fit, the
+        interrupt propagates.
         """
         # 1. Check the input and the parameters.
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
                              order="C", y_numeric=True)
         y = check_target(y, X.shape[0], "y")
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
         if X.shape[0] < 2:
             raise ValueError(f"KernelRidgeCV needs at least 2 samples (one to "
                              f"train, one to validate), got n_samples = "
@@ -182,8 +200,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         splits = [check_fold(train, val, X.shape[0], k)
                   for k, (train, val) in enumerate(self._splits(X, y, groups))]
         n_threads = fold_threads(self.n_threads, self.n_jobs, len(splits))
-        problems = [self._problem(X, y, train, val, k, budget // len(splits),
-                                  n_threads)
+        problems = [self._problem(X, y, sample_weight, train, val, k,
+                                  budget // len(splits), n_threads)
                     for k, (train, val) in enumerate(splits)]
         problem = (problems[0] if len(problems) == 1
                    else MeanOverFolds(problems, n_jobs=self.n_jobs))
@@ -206,11 +224,11 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         # 4. The final model.
         if self.refit:
             self.X_fit_ = X
-            self.dual_coef_ = self._refit(X, y, budget)
+            self.dual_coef_ = self._refit(X, y, sample_weight, budget)
         else:
             x_fold = result.x[0] if isinstance(result.x, tuple) else result.x
             self.X_fit_ = X[np.asarray(splits[0][0])]
-            self.dual_coef_ = np.array(x_fold)
+            self.dual_coef_ = problems[0].dual_coef(x_fold)
         return self
 
     def predict(self, X):
@@ -263,34 +281,43 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             raise ValueError("cv produced no split")
         return splits
 
-    def _problem(self, X, y, train, val, k, budget, n_threads):
+    def _problem(self, X, y, sample_weight, train, val, k, budget, n_threads):
         train, val = np.asarray(train), np.asarray(val)
         if train.size == 0 or val.size == 0:
             raise ValueError(f"fold {k}: empty training or validation part")
+        if not sample_weight[val].sum() > 0:
+            raise ValueError(f"fold {k}: the validation samples all have weight 0")
         return KernelRidgeProblem(
             X[train], y[train], X[val], y[val], gamma_bounds=self.gamma_bounds,
             alpha_bounds=self.alpha_bounds, storage=self.storage,
             memory_budget=budget, preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter, max_linear_iter=self.max_cg_iter,
-            n_threads=n_threads,
+            n_threads=n_threads, sample_weight_train=sample_weight[train],
+            sample_weight_val=sample_weight[val],
         )
 
-    def _refit(self, X, y, budget):
+    def _refit(self, X, y, sample_weight, budget):
         """Dual coefficients on all of X at (gamma_, alpha_)."""
         n = X.shape[0]
+        s = np.sqrt(sample_weight)
         if 8 * n * n <= budget:
-            # The exact solve of scikit-learn's KernelRidge: Cholesky of K + alpha I.
+            # The exact solve of scikit-learn's KernelRidge: Cholesky of
+            # S K S + alpha I, then c = S x.
             K = _core.rbf_kernel(X, gamma=self.gamma_, n_threads=self.n_threads)
+            K *= s[:, None]
+            K *= s
             K.flat[:: n + 1] += self.alpha_
-            return scipy.linalg.solve(K, y, assume_a="pos", overwrite_a=True)
+            return s * scipy.linalg.solve(K, s * y, assume_a="pos",
+                                          overwrite_a=True)
         problem = KernelRidgeProblem(
             X, y, X[:1], y[:1], storage="matrix-free", memory_budget=0,
             preconditioner=self.preconditioner,
             max_inner_iter=self.max_cg_iter or max(1000, 10 * n),
             gamma_bounds=(self.gamma_, self.gamma_),
             alpha_bounds=(self.alpha_, self.alpha_), n_threads=self.n_threads,
+            sample_weight_train=sample_weight,
         )
-        with _one_blas_thread():
+        with one_blas_thread():
             c, info = problem.inner_solve(np.log([self.gamma_, self.alpha_]), None,
                                           _REFIT_TOL)
         if not info.converged:
@@ -301,11 +328,18 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                 f"or memory_budget (a Cholesky refit needs {8 * n * n} bytes).",
                 ConvergenceWarning, stacklevel=3,
             )
-        return c
+        return problem.dual_coef(c)
 
     def _warn_search(self, result):
         """Warnings about the search: budget, bounds, solves that fell short."""
-        if not result.converged and "callback" not in result.message:
+        if result.interrupted:
+            warnings.warn(
+                f"fit {result.message}: the model is fitted at gamma="
+                f"{self.gamma_:.4g}, alpha={self.alpha_:.4g}, validation MSE "
+                f"{result.value:.6g} (iteration {result.best_iteration}).",
+                InterruptedWarning, stacklevel=3,
+            )
+        elif not result.converged and "callback" not in result.message:
             warnings.warn(
                 f"HOAG stopped before convergence: {result.message}; "
                 f"gamma={self.gamma_:.4g}, alpha={self.alpha_:.4g}, validation MSE "
@@ -325,6 +359,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
                         f"to search further; the model is fitted at the bound.",
                         BoundaryWarning, stacklevel=3,
                     )
+        # One warning per fit for the solves that fell short, both kinds.
+        parts = []
         for key in ("inner", "linear"):
             failed = [r for r in result.trace
                       if r[f"{key}_iter"] > 0 and not r[f"{key}_converged"]]
@@ -333,12 +369,16 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
             worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
             gamma, alpha = np.exp(worst["lam"])
             what = "inner" if key == "inner" else "Hessian"
-            warnings.warn(
+            parts.append(
                 f"{len(failed)} of {len(result.trace)} conjugate-gradient {what} "
                 f"solves stopped before their tolerance; worst at gamma={gamma:.4g},"
                 f" alpha={alpha:.4g}: {worst[f'{key}_iter']} iterations, relative "
                 f"residual {worst[f'{key}_residual']:.3g} against a target of "
-                f"{worst['eps']:.3g}. Raise max_cg_iter, alpha_bounds[0], or the "
-                f"preconditioner rank.",
+                f"{worst['eps']:.3g}."
+            )
+        if parts:
+            warnings.warn(
+                " ".join(parts) + " Raise max_cg_iter, alpha_bounds[0], or the "
+                "preconditioner rank.",
                 ConvergenceWarning, stacklevel=3,
             )

@@ -60,7 +60,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -117,6 +117,10 @@ _L_FACTOR = {"shrink": _SHRINK, "keep": 1.0, "grow": _GROW}
 
 class HyperparameterConvergenceWarning(UserWarning):
     """The outer loop stopped (max_iter or max_time) before its convergence test."""
+
+
+class InterruptedWarning(UserWarning):
+    """A KeyboardInterrupt ended the search; the best point found so far is kept."""
 
 
 class BoundaryWarning(UserWarning):
@@ -301,6 +305,9 @@ class HOAGResult:
         Iteration at which ``lam`` was evaluated.
     trace : list of dict
         One record per outer iteration with keys: {trace}
+    interrupted : bool
+        Whether a ``KeyboardInterrupt`` ended the run (:func:`hoag` then
+        returns the best point found so far).
     """
 
     lam: np.ndarray
@@ -321,6 +328,7 @@ class HOAGResult:
     elapsed: float
     best_iteration: int
     trace: list = field(default_factory=list, repr=False)
+    interrupted: bool = False
 
     def trace_arrays(self):
         """Return the trace as a dict of arrays, one entry per trace key.
@@ -448,6 +456,11 @@ default="exponential"
 
     Raises
     ------
+    KeyboardInterrupt
+        If interrupted before the first point is accepted. Interrupted later,
+        the run stops and returns the best point found so far with
+        ``interrupted=True`` (and :class:`InterruptedWarning` when ``warn``);
+        the re-evaluation of that point at the final tolerance is skipped.
     ValueError
         On invalid arguments, or oracle outputs of the wrong shape.
     TypeError
@@ -521,92 +534,102 @@ default="exponential"
         return trace[-1]
 
     refresh = False  # re-evaluate the accepted point before the next step
-    for it in range(max_iter):
-        eps = max(eps_of(k_sched), tol_floor)
+    interrupted = False
+    try:
+        for it in range(max_iter):
+            eps = max(eps_of(k_sched), tol_floor)
 
-        # 1.-4. Inner solve warm-started at the accepted x, outer value, early
-        # rejection test on g, Hessian solve warm-started at the accepted q,
-        # hypergradient p (see _evaluate).
-        if acc is None or refresh:
-            limit, s, step_length = math.inf, None, 0.0 if refresh else math.inf
-        else:
-            s = trial - acc.lam
-            allowance = _allowance(eps, acc.eps, acc.g, acc.p, s)
-            limit = acc.g + max(allowance, _REJECT_RISE * abs(acc.g))
-            step_length = float(np.max(np.abs(s)))
-        x0, q0 = (None, None) if acc is None else (acc.x, acc.q)
-        ev = _evaluate(problem, trial, x0, q0, eps, limit, m, lower, upper)
-        if acc is None and ev.failure is not None:
-            raise FloatingPointError(
-                f"hoag: {ev.failure} at the starting point lam0 = {trial} "
-                f"(g = {ev.g!r}); check lam0 and the problem's oracles."
-            )
+            # 1.-4. Inner solve warm-started at the accepted x, outer value, early
+            # rejection test on g, Hessian solve warm-started at the accepted q,
+            # hypergradient p (see _evaluate).
+            if acc is None or refresh:
+                limit, s, step_length = math.inf, None, 0.0 if refresh else math.inf
+            else:
+                s = trial - acc.lam
+                allowance = _allowance(eps, acc.eps, acc.g, acc.p, s)
+                limit = acc.g + max(allowance, _REJECT_RISE * abs(acc.g))
+                step_length = float(np.max(np.abs(s)))
+            x0, q0 = (None, None) if acc is None else (acc.x, acc.q)
+            ev = _evaluate(problem, trial, x0, q0, eps, limit, m, lower, upper)
+            if acc is None and ev.failure is not None:
+                raise FloatingPointError(
+                    f"hoag: {ev.failure} at the starting point lam0 = {trial} "
+                    f"(g = {ev.g!r}); check lam0 and the problem's oracles."
+                )
 
-        if refresh:
-            # 5c. The accepted point, solved again at a tighter eps: its value
-            # replaces the old one, which a loose solve may have made too low
-            # (then every step from it would be rejected).
-            refresh = False
-            if ev.failure is None:
+            if refresh:
+                # 5c. The accepted point, solved again at a tighter eps: its value
+                # replaces the old one, which a loose solve may have made too low
+                # (then every step from it would be rejected).
+                refresh = False
+                if ev.failure is None:
+                    ev.iteration = it
+                    acc, best = ev, _update_best(best, ev)
+                trial, L = _next_point(acc.lam, acc.p, L, max_step, lower, upper)
+                rec = record(it, ev, ev.failure is None,
+                             "re-evaluated accepted point after a rejection", 0.0)
+            elif ev.failure is not None:
+                # 5a. Reject: double L, tighten eps, and re-evaluate the accepted
+                # point at the tighter eps before stepping from it again.
+                L = L * _GROW if L is not None else None
+                k_sched += 1
+                refresh = max(eps_of(k_sched + 1), tol_floor) < acc.eps
+                if refresh:
+                    trial = acc.lam
+                else:
+                    trial, L = _next_point(acc.lam, acc.p, L, max_step, lower, upper)
+                rec = record(it, ev, False, f"rejected: {ev.failure}", step_length)
+            else:
+                # 5b. Accept, adapt L to the observed decrease, and step.
+                if acc is None:
+                    reason = "accepted: starting point"
+                else:
+                    change = _adapt(ev.g, acc, eps, s, L)
+                    L = L * _L_FACTOR[change] if L is not None else None
+                    reason = f"accepted: L {change}"
+                    # The measured curvature along the step beats the multiplicative
+                    # rule: in one dimension it is the secant method, which reaches
+                    # the optimum in a few steps where 0.9 L needed dozens.
+                    L_secant = _secant_L(s, ev.p - acc.p)
+                    if L_secant is not None:
+                        L, reason = L_secant, "accepted: L secant"
+                if L is None and np.any(ev.p != 0.0):
+                    L = _initial_L(ev.p, lower, upper, max_step)
                 ev.iteration = it
                 acc, best = ev, _update_best(best, ev)
-            trial, L = _next_point(acc.lam, acc.p, L, max_step, lower, upper)
-            rec = record(it, ev, ev.failure is None,
-                         "re-evaluated accepted point after a rejection", 0.0)
-        elif ev.failure is not None:
-            # 5a. Reject: double L, tighten eps, and re-evaluate the accepted
-            # point at the tighter eps before stepping from it again.
-            L = L * _GROW if L is not None else None
-            k_sched += 1
-            refresh = max(eps_of(k_sched + 1), tol_floor) < acc.eps
-            if refresh:
-                trial = acc.lam
-            else:
                 trial, L = _next_point(acc.lam, acc.p, L, max_step, lower, upper)
-            rec = record(it, ev, False, f"rejected: {ev.failure}", step_length)
-        else:
-            # 5b. Accept, adapt L to the observed decrease, and step.
-            if acc is None:
-                reason = "accepted: starting point"
-            else:
-                change = _adapt(ev.g, acc, eps, s, L)
-                L = L * _L_FACTOR[change] if L is not None else None
-                reason = f"accepted: L {change}"
-                # The measured curvature along the step beats the multiplicative
-                # rule: in one dimension it is the secant method, which reaches
-                # the optimum in a few steps where 0.9 L needed dozens.
-                L_secant = _secant_L(s, ev.p - acc.p)
-                if L_secant is not None:
-                    L, reason = L_secant, "accepted: L secant"
-            if L is None and np.any(ev.p != 0.0):
-                L = _initial_L(ev.p, lower, upper, max_step)
-            ev.iteration = it
-            acc, best = ev, _update_best(best, ev)
-            trial, L = _next_point(acc.lam, acc.p, L, max_step, lower, upper)
-            rec = record(it, ev, True, reason, step_length)
-        k_sched += 1
+                rec = record(it, ev, True, reason, step_length)
+            k_sched += 1
 
-        # 6. Stopping tests: convergence, callback, time budget.
-        if ev.failure is None:
-            lam_scale = 1.0 + float(np.max(np.abs(acc.lam)))
-            small_grad = ev.proj_grad <= tol * abs(ev.g)
-            small_step = step_length <= tol * lam_scale
-            if small_grad and small_step and eps <= tol:
-                converged, stopped_by_budget = True, False
-                message = "converged: eps, projected hypergradient and step <= tol"
+            # 6. Stopping tests: convergence, callback, time budget.
+            if ev.failure is None:
+                lam_scale = 1.0 + float(np.max(np.abs(acc.lam)))
+                small_grad = ev.proj_grad <= tol * abs(ev.g)
+                small_step = step_length <= tol * lam_scale
+                if small_grad and small_step and eps <= tol:
+                    converged, stopped_by_budget = True, False
+                    message = "converged: eps, projected hypergradient and step <= tol"
+                    break
+            if callback is not None and callback(_copy_record(rec)):
+                stopped_by_budget = False
+                message = f"stopped by callback at iteration {it}"
                 break
-        if callback is not None and callback(_copy_record(rec)):
-            stopped_by_budget = False
-            message = f"stopped by callback at iteration {it}"
-            break
-        if max_time is not None and rec["time"] >= max_time:
-            message = f"time budget exhausted (max_time={max_time} s)"
-            break
+            if max_time is not None and rec["time"] >= max_time:
+                message = f"time budget exhausted (max_time={max_time} s)"
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was found: the best accepted point is a complete
+        # evaluation. Before the first one there is nothing to keep.
+        if best is None:
+            raise
+        interrupted, stopped_by_budget = True, False
+        message = (f"interrupted by KeyboardInterrupt after {len(trace)} "
+                   f"iterations; the best point found so far is returned")
 
     # 7. Values computed at different eps are not comparable: if the best point
     # is not the last iterate and was evaluated less precisely, re-evaluate it
     # at the last iterate's eps and keep the better of the two.
-    if best is not acc and best.eps > acc.eps:
+    if best is not acc and best.eps > acc.eps and not interrupted:
         ev = _evaluate(
             problem, best.lam, best.x, best.q, acc.eps, math.inf, m, lower, upper
         )
@@ -636,6 +659,7 @@ default="exponential"
         elapsed=time.perf_counter() - start,
         best_iteration=best.iteration,
         trace=trace,
+        interrupted=interrupted,
     )
     if warn and stopped_by_budget:
         warnings.warn(
@@ -644,6 +668,13 @@ default="exponential"
             f"{acc.eps:.3g} (target {tol:.3g}). Increase max_iter or max_time, "
             f"or loosen tol.",
             HyperparameterConvergenceWarning,
+            stacklevel=2,
+        )
+    if warn and interrupted:
+        warnings.warn(
+            f"HOAG was {message}: lam = {_format_lam(result.lam)}, value "
+            f"{result.value:.6g} (iteration {result.best_iteration}).",
+            InterruptedWarning,
             stacklevel=2,
         )
     if warn and (at_lower.any() or at_upper.any()):

@@ -705,7 +705,9 @@ def _run_tune(args):
     except (ValueError, OSError) as exc:
         _error(exc)
         return EXIT_BAD_INPUT
-    return EXIT_OK
+    # Interrupted after a first point: the summary above is of the best point
+    # found so far, and the status still says the run did not finish.
+    return EXIT_INTERRUPTED if result.estimator.result_.interrupted else EXIT_OK
 
 
 def _load(args):

@@ -5,7 +5,6 @@ import numbers
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -20,7 +19,7 @@ from sklearn.utils.validation import (
 
 from . import _core
 from ._cv import MeanOverFolds, fold_threads, warm_started
-from ._outer import BoundaryWarning, hoag
+from ._outer import BoundaryWarning, InterruptedWarning, hoag
 from ._validation import check_fold, check_rows
 from .models import LogisticProblem, MultinomialProblem
 
@@ -181,6 +180,14 @@ default=None
         Returns
         -------
         self : LogisticRegressionCV
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` (Ctrl-C) during the search ends it: the model
+        is fitted at the best hyperparameters found so far, ``result_.
+        interrupted`` is True and :class:`hoag.InterruptedWarning` says so.
+        Before the first point is evaluated, or during the final fit, the
+        interrupt propagates.
         """
         # 1. Check the input and the parameters.
         X, y = validate_data(
@@ -445,7 +452,14 @@ default=None
 
     def _warn_search(self, result, problems):
         """Warnings about the search: budget, bounds, solves that fell short."""
-        if not result.converged and "callback" not in result.message:
+        if result.interrupted:
+            warnings.warn(
+                f"fit {result.message}: the model is fitted at C={_describe(self.C_)}"
+                f", validation loss {result.value:.6g} (iteration "
+                f"{result.best_iteration}).",
+                InterruptedWarning, stacklevel=3,
+            )
+        elif not result.converged and "callback" not in result.message:
             warnings.warn(
                 f"HOAG stopped before convergence: {result.message}; "
                 f"C={_describe(self.C_)}, "
@@ -484,7 +498,9 @@ default=None
                 f"training data separable?). Raise C_bounds[1] to search further.",
                 BoundaryWarning, stacklevel=3,
             )
+        # One warning per fit for the solves that fell short, both kinds.
         scale = max(problem.grad_scale for problem in problems)
+        parts = []
         for kind, key in (("L-BFGS", "inner"), ("conjugate-gradient", "linear")):
             failed = [r for r in result.trace
                       if r[f"{key}_iter"] > 0 and not r[f"{key}_converged"]]
@@ -492,13 +508,17 @@ default=None
                 continue
             worst = max(failed, key=lambda r: r[f"{key}_residual"] / r["eps"])
             C = _describe(np.exp(-np.asarray(worst["lam"])))
-            warnings.warn(
+            parts.append(
                 f"{len(failed)} of {len(result.trace)} {kind} solves stopped before "
                 f"their tolerance; worst at C={C}: {worst[f'{key}_iter']} "
                 f"iterations, relative residual {worst[f'{key}_residual']:.3g} "
                 f"(gradient norm about {worst[f'{key}_residual'] * scale:.3g}) "
-                f"against a target of {worst['eps']:.3g}. Standardise the features "
-                f"or raise max_inner_iter.",
+                f"against a target of {worst['eps']:.3g}."
+            )
+        if parts:
+            warnings.warn(
+                " ".join(parts) + " Standardise the features or raise "
+                "max_inner_iter.",
                 ConvergenceWarning, stacklevel=3,
             )
 

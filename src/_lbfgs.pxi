@@ -22,6 +22,17 @@ cdef inline double _dot(const double* a, const double* b, Py_ssize_t n) noexcept
     return acc
 
 
+def _memory_from_pairs(n, m, S, Y, rho, n_pairs, head):
+    """Unpickling of :class:`LBFGSMemory`: a memory holding the given pairs."""
+    cdef LBFGSMemory memory = LBFGSMemory(n, m)
+    np.asarray(memory.S)[...] = S
+    np.asarray(memory.Y)[...] = Y
+    np.asarray(memory.rho)[...] = rho
+    memory.n_pairs = n_pairs
+    memory.head = head
+    return memory
+
+
 cdef class LBFGSMemory:
     """Curvature pairs ``(s_k, y_k)`` of L-BFGS, kept between solves.
 
@@ -56,6 +67,13 @@ cdef class LBFGSMemory:
         """Forget every pair."""
         self.n_pairs = 0
         self.head = 0
+
+    def __reduce__(self):
+        # The pairs pickle with the memory, so that a fold solved in another
+        # process (joblib's loky or Dask workers) hands its curvature back.
+        return (_memory_from_pairs, (self.n, self.m, np.array(self.S),
+                                     np.array(self.Y), np.array(self.rho),
+                                     self.n_pairs, self.head))
 
     def shift_penalty(self, delta_alpha):
         """Update the pairs for a penalty change: ``y_k += delta_alpha * s_k``.

@@ -537,6 +537,10 @@ cdef class KernelRidgeOperator(LinearOperator):
         for the matrix-free path.
     n_threads : int or None
         OpenMP threads; None uses all of them on large inputs.
+    sqrt_weight : array-like of float64, shape (n,), or None
+        Square roots ``s`` of non-negative sample weights: the operator becomes
+        ``v -> (S K S + mu I) v`` with ``S = diag(s)``, the matrix of weighted
+        kernel ridge in the scaled dual variable ``S^{-1} c``. Copied.
 
     Attributes
     ----------
@@ -546,15 +550,19 @@ cdef class KernelRidgeOperator(LinearOperator):
         Current parameters.
     stored : bool
         Whether a stored kernel is used.
+    weighted : bool
+        Whether ``sqrt_weight`` was given.
     """
     cdef readonly Points points
     cdef readonly double gamma, mu
-    cdef readonly bint stored
+    cdef readonly bint stored, weighted
     cdef readonly int n_threads
     cdef const double[:, ::1] K
     cdef double[::1] buf
+    cdef const double[::1] sw
+    cdef double[::1] scaled
 
-    def __init__(self, X, gamma, mu, K=None, n_threads=None):
+    def __init__(self, X, gamma, mu, K=None, n_threads=None, sqrt_weight=None):
         self.points = _as_points(X)
         self.n = self.points.n
         self.stored = K is not None
@@ -567,6 +575,16 @@ cdef class KernelRidgeOperator(LinearOperator):
         work = self.n * self.n * (1 if self.stored else max(self.points.p, 1))
         self.n_threads = _resolve_threads(n_threads, work)
         self.buf = np.empty(self.n_threads * _RBF_COLS)
+        self.weighted = sqrt_weight is not None
+        if self.weighted:
+            sw = np.array(sqrt_weight, dtype=np.float64)
+            if sw.shape != (self.n,):
+                raise ValueError(f"sqrt_weight must have shape ({self.n},), got "
+                                 f"{sw.shape}")
+            if not np.all(np.isfinite(sw) & (sw >= 0)):
+                raise ValueError("sqrt_weight must be finite and non-negative")
+            self.sw = sw
+            self.scaled = np.empty(self.n)
         self.set_params(gamma, mu)
 
     def set_params(self, gamma, mu):
@@ -579,18 +597,28 @@ cdef class KernelRidgeOperator(LinearOperator):
 
     cdef void matvec(self, const double* v, double* out) noexcept nogil:
         cdef Py_ssize_t i, n = self.n
+        cdef const double* kv = v
         if n == 0:
             return
+        if self.weighted:
+            # S K S v: the kernel product reads S v from a buffer.
+            for i in range(n):
+                self.scaled[i] = self.sw[i] * v[i]
+            kv = &self.scaled[0]
         if self.stored:
-            _dense_gemv(&self.K[0, 0], n, n, v, self.n_threads, out)
+            _dense_gemv(&self.K[0, 0], n, n, kv, self.n_threads, out)
         elif self.points.is32:
             _rbf_gemv(self.points.x32, n, self.points.t32, n, self.points.p,
-                      self.gamma, v, &self.buf[0], self.n_threads, out, NULL)
+                      self.gamma, kv, &self.buf[0], self.n_threads, out, NULL)
         else:
             _rbf_gemv(self.points.x64, n, self.points.t64, n, self.points.p,
-                      self.gamma, v, &self.buf[0], self.n_threads, out, NULL)
-        for i in range(n):
-            out[i] += self.mu * v[i]
+                      self.gamma, kv, &self.buf[0], self.n_threads, out, NULL)
+        if self.weighted:
+            for i in range(n):
+                out[i] = self.sw[i] * out[i] + self.mu * v[i]
+        else:
+            for i in range(n):
+                out[i] += self.mu * v[i]
 
 
 cdef class LowRankPreconditioner(LinearOperator):

@@ -339,3 +339,22 @@ def test_installed_entry_point(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_interrupted_tune_prints_the_best_point_and_exits_130(capsys, monkeypatch):
+    from hoag.models.logistic import LogisticProblem
+
+    original = LogisticProblem.inner_solve
+    calls = {"n": 0}
+
+    def inner_solve(self, lam, x0, tol):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(self, lam, x0, tol)
+
+    monkeypatch.setattr(LogisticProblem, "inner_solve", inner_solve)
+    code, out, err = _run(capsys, "--max-iter", MAX_ITER)
+    assert code == 130
+    assert "chosen C:" in out
+    assert "interrupted by KeyboardInterrupt after 3 iterations" in err

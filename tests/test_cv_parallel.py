@@ -161,7 +161,14 @@ def test_feature_names_in(classification):
 
 
 def _expected_failures(estimator):
-    """Checks that cannot hold for a cross-validated estimator, with why."""
+    """Checks that cannot hold for a cross-validated estimator, with why.
+
+    KernelRidgeCV passes scikit-learn's weight-equivalence check as it stands
+    (its data are small enough that both fits reach the same point); it is
+    not exempted, so a change that breaks it is seen.
+    """
+    if isinstance(estimator, KernelRidgeCV):
+        return {}
     why = ("the folds are drawn over rows: a row of weight 2 lies in one fold "
            "where its two copies may be split between training and validation, "
            "so the tuned hyperparameters (and the model) differ")

@@ -46,16 +46,18 @@ def test_krr_on_dask_equals_one_job(client):
                                atol=1e-8)
 
 
-def test_logistic_on_dask_equals_one_job(client):
-    """Logistic folds lose their L-BFGS memory in a worker; with exact inner
-    solves the path does not matter and the results agree to 1e-8."""
+@pytest.mark.parametrize("schedule", ["exponential", "exact"])
+def test_logistic_on_dask_equals_one_job(client, schedule):
+    """Logistic folds carry their L-BFGS memory to the workers and back: the
+    inexact search takes the same path as in one process."""
     X, y = make_classification(n_samples=300, n_features=10, n_informative=4,
                                random_state=2)
     X = X / X.std(axis=0)
-    options = dict(cv=4, schedule="exact", tol=1e-8, max_iter=200)
+    options = dict(cv=4, schedule=schedule, tol=1e-8, max_iter=200, n_threads=1)
     one = _fit(LogisticRegressionCV(n_jobs=1, **options), X, y)
     with parallel_config(backend="dask"):
         dask = _fit(LogisticRegressionCV(n_jobs=2, **options), X, y)
+    assert dask.n_iter_ == one.n_iter_
     assert dask.C_ == pytest.approx(one.C_, rel=1e-8)
     np.testing.assert_allclose(dask.coef_, one.coef_, rtol=1e-8, atol=1e-10)
     assert dask.validation_loss_ == pytest.approx(one.validation_loss_, rel=1e-10)

@@ -664,3 +664,49 @@ def test_integer_weights_equal_row_duplication(data):
     assert rel_diff(weighted, sk_fit(X, y, weighted.C_, sample_weight=counts)) <= 1e-6
     unweighted = LogisticRegressionCV(cv=folds, tol=TIGHT).fit(X, y)
     assert abs(math.log(unweighted.C_ / weighted.C_)) > 1e-2
+
+
+# ----------------------------------------------------------------------
+# Interrupted fits
+
+
+def _interrupt_after(monkeypatch, n_calls):
+    """Make the n-th LogisticProblem.inner_solve of the process raise Ctrl-C."""
+    from hoag.models.logistic import LogisticProblem
+
+    original = LogisticProblem.inner_solve
+    calls = {"n": 0}
+
+    def inner_solve(self, lam, x0, tol):
+        calls["n"] += 1
+        if calls["n"] == n_calls:
+            raise KeyboardInterrupt
+        return original(self, lam, x0, tol)
+
+    monkeypatch.setattr(LogisticProblem, "inner_solve", inner_solve)
+    return calls
+
+
+@pytest.mark.parametrize("cv, n_jobs, per_iteration", [(None, None, 1), (3, 2, 3)])
+def test_interrupted_fit_keeps_the_best_point(monkeypatch, cv, n_jobs,
+                                              per_iteration):
+    X, y = make_data()
+    _interrupt_after(monkeypatch, 4 * per_iteration + 1)
+    model = LogisticRegressionCV(cv=cv, n_jobs=n_jobs, random_state=0)
+    with pytest.warns(hoag.InterruptedWarning, match="fitted at C="):
+        model.fit(X, y)
+
+    # Four complete outer iterations, the best of them kept and refitted.
+    assert model.result_.interrupted and model.n_iter_ == 4
+    values = [r["value"] if r["accepted"] else np.inf for r in model.history_]
+    best = model.history_[int(np.argmin(values))]
+    assert model.C_ == pytest.approx(math.exp(-best["lam"][0]), rel=1e-12)
+    ref = sk_fit(X, y, model.C_)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-5, atol=1e-7)
+
+
+def test_interrupt_before_the_first_point_propagates(monkeypatch):
+    X, y = make_data()
+    _interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        LogisticRegressionCV().fit(X, y)

@@ -6,7 +6,6 @@ ones, ``KernelRidge`` for the solution, and centred finite differences of the
 exactly solved (``scipy.linalg.solve``) validation MSE for the hypergradient.
 """
 
-import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +305,127 @@ def test_k_fold_hypergradient_matches_finite_differences(gamma, alpha, n_jobs):
         fd = (f(lam + e) - f(lam - e)) / (2 * h)
         assert abs(fd) > 1e-6
         assert p[j] == pytest.approx(fd, rel=1e-5)
+
+
+# --------------------------------------------------------------------------
+# Sample weights
+
+
+def _weights(n, seed, zeros=0):
+    w = np.random.default_rng(seed).uniform(0.2, 3.0, n)
+    w[:zeros] = 0.0
+    return w
+
+
+def _exact_weighted_mse(X, y, Xv, yv, gamma, mu, w, v):
+    """Weighted validation MSE of scikit-learn's weighted KernelRidge."""
+    ref = KernelRidge(kernel="rbf", gamma=gamma, alpha=mu).fit(X, y, sample_weight=w)
+    r = yv - ref.predict(Xv)
+    return float(v @ r**2 / v.sum())
+
+
+@pytest.mark.parametrize("storage", ["full", "kernel", "matrix-free"])
+def test_weighted_solution_matches_sklearn_and_duplicated_rows(diabetes_split,
+                                                               storage):
+    X, y, Xv, yv = diabetes_split
+    w = _weights(len(y), 1, zeros=5)
+    problem = KernelRidgeProblem(X, y, Xv, yv, storage=storage,
+                                 sample_weight_train=w)
+    lam = np.log([0.05, 0.3])
+    x, info = problem.inner_solve(lam, None, 1e-13)
+    assert info.converged
+    ref = KernelRidge(kernel="rbf", gamma=0.05, alpha=0.3).fit(X, y, sample_weight=w)
+    c = problem.dual_coef(x)
+    assert np.linalg.norm(c - ref.dual_coef_) <= 1e-8 * np.linalg.norm(ref.dual_coef_)
+    assert np.all(c[:5] == 0.0)
+
+    # Integer weights are duplicated rows: the same predictions.
+    counts = np.arange(len(y)) % 3
+    dup = np.repeat(np.arange(len(y)), counts)
+    weighted = KernelRidgeProblem(X, y, Xv, yv, storage=storage,
+                                  sample_weight_train=counts)
+    repeated = KernelRidgeProblem(X[dup], y[dup], Xv, yv, storage=storage)
+    pred_w = weighted.predict_validation(weighted.inner_solve(lam, None, 1e-13)[0],
+                                         lam)
+    pred_r = repeated.predict_validation(repeated.inner_solve(lam, None, 1e-13)[0],
+                                         lam)
+    np.testing.assert_allclose(pred_w, pred_r, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("storage", ["full", "matrix-free"])
+def test_weighted_hypergradient_matches_finite_differences(diabetes_split, storage):
+    X, y, Xv, yv = diabetes_split
+    w, v = _weights(len(y), 2, zeros=3), _weights(len(yv), 3, zeros=4)
+    problem = KernelRidgeProblem(X, y, Xv, yv, storage=storage,
+                                 sample_weight_train=w, sample_weight_val=v)
+    lam = np.log([0.03, 0.1])
+    x, info = problem.inner_solve(lam, None, 1e-12)
+    assert info.converged
+    g, d1_g, d2_g = problem.outer_value_grad(x, lam)
+    q, info = problem.hessian_solve(x, lam, d1_g, None, 1e-12)
+    assert info.converged
+    p = d2_g - problem.cross_term(x, lam, q)
+
+    exact = _exact_weighted_mse(X, y, Xv, yv, 0.03, 0.1, w, v)
+    assert g == pytest.approx(exact, rel=1e-9)
+    h = 1e-5
+    for j in range(2):
+        e = h * np.eye(2)[j]
+        plus = _exact_weighted_mse(X, y, Xv, yv, *np.exp(lam + e), w, v)
+        minus = _exact_weighted_mse(X, y, Xv, yv, *np.exp(lam - e), w, v)
+        assert p[j] == pytest.approx((plus - minus) / (2 * h), rel=1e-5)
+
+
+def test_weighted_preconditioner_still_pays(diabetes_split):
+    """The Nystrom preconditioner of S K S cuts CG iterations as for K."""
+    X, y, Xv, yv = diabetes_split
+    w = _weights(len(y), 4, zeros=10)
+    lam = np.log([0.02, 1e-3])
+    iters = {}
+    for rank in (0, 100):
+        problem = KernelRidgeProblem(X, y, Xv, yv, preconditioner=rank,
+                                     sample_weight_train=w)
+        x, info = problem.inner_solve(lam, None, 1e-10)
+        assert info.converged
+        iters[rank] = info.n_iter
+    assert iters[100] < iters[0] / 2
+
+
+def test_kernel_ridge_cv_sample_weight_refit_matches_sklearn():
+    X, y = load_diabetes_standardised()
+    w = _weights(len(y), 5, zeros=20)
+    w_copy = w.copy()
+    model = KernelRidgeCV(cv=3, random_state=0).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(w, w_copy)
+    ref = KernelRidge(kernel="rbf", gamma=model.gamma_, alpha=model.alpha_)
+    ref.fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(model.dual_coef_, ref.dual_coef_, rtol=1e-8,
+                               atol=1e-12)
+
+    # The matrix-free refit (memory budget below n^2 doubles) agrees too.
+    small = KernelRidgeCV(cv=3, random_state=0, memory_budget=8 * len(y) ** 2 - 1)
+    small.fit(X, y, sample_weight=w)
+    assert small.gamma_ == pytest.approx(model.gamma_, rel=1e-6)
+    ref = KernelRidge(kernel="rbf", gamma=small.gamma_, alpha=small.alpha_)
+    ref.fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(small.predict(X[:40]), ref.predict(X[:40]),
+                               rtol=1e-6, atol=1e-8)
+
+    # Unit weights are no weights; weights change the tuned point.
+    ones = KernelRidgeCV(cv=3, random_state=0).fit(X, y, sample_weight=np.ones(len(y)))
+    plain = KernelRidgeCV(cv=3, random_state=0).fit(X, y)
+    assert ones.gamma_ == plain.gamma_ and ones.alpha_ == plain.alpha_
+    assert abs(model.gamma_ - plain.gamma_) > 1e-6 * plain.gamma_
+
+
+def test_kernel_ridge_cv_sample_weight_errors():
+    X, y = load_diabetes_standardised()
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        KernelRidgeCV().fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        KernelRidgeCV().fit(X, y, sample_weight=np.ones(3))
+    w = np.ones(len(y))
+    w[: len(y) // 2] = 0.0
+    with pytest.raises(ValueError, match="weight 0"):
+        KernelRidgeCV(cv=[(np.arange(len(y) // 2, len(y)),
+                           np.arange(len(y) // 2))]).fit(X, y, sample_weight=w)

@@ -20,7 +20,7 @@ from sklearn.model_selection import ShuffleSplit
 
 from hoag import KernelRidgeCV, _core
 from hoag.datasets import load_diabetes_standardised, parkinsons_split
-from hoag.models.kernel_ridge import _one_blas_thread
+from hoag._threads import one_blas_thread
 
 REFERENCE = Path(__file__).parent / "reference" / "parkinsons_grid.json"
 
@@ -28,7 +28,7 @@ REFERENCE = Path(__file__).parent / "reference" / "parkinsons_grid.json"
 def _grid_best(X, y, Xv, yv, gammas, alphas):
     """Lowest validation MSE over the grid, by one eigh per gamma."""
     best = np.inf
-    with _one_blas_thread():
+    with one_blas_thread():
         return _grid_loop(X, y, Xv, yv, gammas, alphas, best)
 
 

@@ -156,3 +156,25 @@ def test_non_finite_start_is_a_status(cancer_objective):
     x = np.full(obj.n, np.nan)
     *_, n_iter, n_fev, status = _core.lbfgs(obj, x, 1e-6)
     assert (status, n_iter, n_fev) == (3, 0, 1)
+
+
+@pytest.mark.parametrize("n_steps", [0, 4, 13])
+def test_memory_pickles_with_its_pairs(cancer_objective, n_steps):
+    """A memory sent to another process continues exactly as the original."""
+    import pickle
+
+    obj = cancer_objective
+    obj.alpha = np.full(obj.n, 0.5)
+    xs, memory = iterates(obj, max(n_steps, 1), memory_m=5)
+    if n_steps == 0:
+        memory = _core.LBFGSMemory(obj.n, 5)
+    copy = pickle.loads(pickle.dumps(memory))
+    assert (copy.n, copy.m, copy.n_pairs) == (memory.n, memory.m, memory.n_pairs)
+
+    runs = []
+    for mem in (memory, copy):
+        x = xs[-1] + 0.01
+        *_, n_iter, _, _ = _core.lbfgs(obj, x, 1e-10, max_iter=30, memory=mem)
+        runs.append((x, n_iter))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]

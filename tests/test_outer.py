@@ -19,6 +19,7 @@ from hoag._outer import (
     HOAGProblem,
     HOAGResult,
     HyperparameterConvergenceWarning,
+    InterruptedWarning,
     SolveInfo,
     hoag,
 )
@@ -517,3 +518,44 @@ def test_silent_by_default(ridge1, capsys, caplog):
         run(problem, np.zeros(1), max_iter=4, warn=False)
     assert not [r for r in caplog.records if r.name == "hoag._outer"]
     assert capsys.readouterr().err == ""
+
+
+class InterruptAt(RidgeSplit):
+    """The ridge problem whose ``n``-th inner solve raises KeyboardInterrupt."""
+
+    interrupt_at = 1
+
+    def inner_solve(self, lam, x0, tol):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().inner_solve(lam, x0, tol)
+
+
+@pytest.mark.parametrize("interrupt_at", [2, 5, 9])
+def test_keyboard_interrupt_returns_the_best_point_so_far(ridge1, interrupt_at):
+    base, lam_ref, _ = ridge1
+    problem = InterruptAt(base.A, base.b, base.A_val, base.b_val, base.groups)
+    problem.interrupt_at = interrupt_at
+    with pytest.warns(InterruptedWarning, match="interrupted by KeyboardInterrupt"):
+        res = hoag(problem, np.array([lam_ref - 3.0]), max_iter=100)
+
+    # The loop stopped at that solve: one trace record per completed solve.
+    assert res.interrupted and not res.converged
+    assert res.n_iter == interrupt_at - 1
+    assert "interrupted" in res.message
+    # The result is the best accepted point of the trace, as it was evaluated
+    # (no re-evaluation after the interrupt).
+    arrays = res.trace_arrays()
+    accepted = np.flatnonzero(arrays["accepted"])
+    best = accepted[np.argmin(arrays["value"][accepted])]
+    assert res.lam[0] == arrays["lam"][best, 0]
+    assert res.value == arrays["value"][best]
+    assert res.best_iteration == best
+
+
+def test_keyboard_interrupt_before_any_point_propagates(ridge1):
+    base, lam_ref, _ = ridge1
+    problem = InterruptAt(base.A, base.b, base.A_val, base.b_val, base.groups)
+    with pytest.raises(KeyboardInterrupt):
+        hoag(problem, np.array([lam_ref]))

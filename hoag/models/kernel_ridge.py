@@ -18,6 +18,17 @@ validation rows (HOAG.md writes the sum): its scale does not depend on the
 size of the validation part, so the outer tolerances and the k-fold mean mean
 the same thing on any data set; the minimiser is the same.
 
+Sample weights. Training weights ``w`` make the inner problem scikit-learn's
+weighted kernel ridge, ``min_f sum_i w_i (y_i - f(a_i))^2 + mu ||f||^2``. With
+``S = diag(sqrt(w))`` the problem is solved in the scaled variable
+``x = S^{-1} c`` (defined also where a weight is zero)::
+
+    (S K S + mu I) x = S y,        c = S x
+
+so every formula above holds with ``K`` replaced by ``S K S``, ``y`` by
+``S y`` and ``K_val`` by ``K_val S``. Validation weights ``v`` (normalised to
+sum 1) make ``g = sum_i v_i r_i^2`` the weighted mean squared error.
+
 Storage. The inner and Hessian systems are solved by conjugate gradient on the
 compiled operator ``K + mu I``. Before any ``n x n`` array is allocated the
 memory is estimated and one of three layouts chosen within ``memory_budget``:
@@ -32,17 +43,16 @@ memory is estimated and one of three layouts chosen within ``memory_budget``:
     (``n^2 p`` operations per product instead of ``n^2``).
 """
 
-import contextlib
 import functools
 import logging
 import math
 import os
-import threading
 
 import numpy as np
 
 from .. import _core
 from .._outer import SolveInfo
+from .._threads import one_blas_thread
 from .._validation import check_rows, check_target
 from ._rebuild import RebuiltOnUnpickle, constructor_arguments
 
@@ -59,51 +69,6 @@ _BUDGET_SHARE = 0.5
 _FALLBACK_BUDGET = 2 * 1024**3
 # Nystrom rank of the default preconditioner (bench/bench_krr.py measures it).
 _DEFAULT_RANK = 200
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's controller, looked up once (about 10 ms); None without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        return None
-    return ThreadpoolController()
-
-
-# Holders of the one-thread BLAS limit: threadpoolctl's limit is process-wide,
-# so threads of one process share it and the last one out restores it.
-_limit_lock = threading.Lock()
-_limit_state = {"holders": 0, "limiter": None}
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run the NumPy/LAPACK calls of this module on one BLAS thread.
-
-    They are small (r x r factorisations, n x r products) or memory-bound
-    (matrix-vector products), and OpenBLAS threads spinning next to the
-    compiled OpenMP kernels made a 200 x 200 ``eigh`` 100 times slower on a
-    loaded 2-core machine (284 ms against 2.8 ms). Safe to enter from several
-    threads at once (parallel folds): the limit is set by the first thread in
-    and restored by the last one out.
-    """
-    controller = _blas_controller()
-    if controller is None:  # pragma: no cover
-        yield
-        return
-    with _limit_lock:
-        if _limit_state["holders"] == 0:
-            _limit_state["limiter"] = controller.limit(limits=1, user_api="blas")
-        _limit_state["holders"] += 1
-    try:
-        yield
-    finally:
-        with _limit_lock:
-            _limit_state["holders"] -= 1
-            if _limit_state["holders"] == 0:
-                _limit_state["limiter"].restore_original_limits()
-                _limit_state["limiter"] = None
 
 
 def default_memory_budget():
@@ -173,7 +138,7 @@ def _single_blas(method):
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        with _one_blas_thread():
+        with one_blas_thread():
             return method(*args, **kwargs)
 
     return wrapper
@@ -210,6 +175,10 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         Iteration caps of the conjugate-gradient solves; None: ``max(1000, n)``.
     n_threads : int or None
         Threads of the compiled kernels; None lets them decide by data size.
+    sample_weight_train, sample_weight_val : array-like or None
+        Non-negative sample weights of the two parts (module docstring); None
+        means ones. The variable ``x`` of the oracles is then ``S^{-1} c``:
+        :meth:`dual_coef` maps it to the dual coefficients.
 
     Attributes
     ----------
@@ -222,7 +191,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
     memory_needed : int
         Bytes of the stored matrices of that layout.
     grad_scale : float
-        ``s = ||y_train||``, the gradient norm of ``h`` at ``c = 0``: the
+        ``s = ||S y_train||``, the gradient norm of ``h`` at ``x = 0``: the
         reference of the relative inner tolerance.
     """
 
@@ -231,7 +200,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
     def __init__(self, X_train, y_train, X_val, y_val, *, gamma_bounds=(1e-6, 1e4),
                  alpha_bounds=(1e-8, 1e4), storage="auto", memory_budget=None,
                  preconditioner=True, max_inner_iter=None, max_linear_iter=None,
-                 n_threads=None):
+                 n_threads=None, sample_weight_train=None, sample_weight_val=None):
         self._arguments = constructor_arguments(locals())
         # 1. Data, checked before any kernel runs: rows as compiled Points,
         # targets as float64 vectors.
@@ -256,6 +225,16 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         self.y_val = self._target(y_val, n_val, "y_val")
         if n == 0 or n_val == 0:
             raise ValueError("the training and validation parts must be non-empty")
+        self.sqrt_weight = None
+        if sample_weight_train is not None:
+            w = self._weights(sample_weight_train, n, "sample_weight_train")
+            self.sqrt_weight = np.sqrt(w)
+        v = (np.ones(n_val) if sample_weight_val is None
+             else self._weights(sample_weight_val, n_val, "sample_weight_val"))
+        if not v.sum() > 0:
+            raise ValueError("sample_weight_val must have a positive sum")
+        self.val_weight = v / v.sum()
+        self._y_scaled = self._scale(self.y)
         self.bounds = bounds
 
         # 2. Memory estimate and layout, before anything n x n is allocated.
@@ -299,7 +278,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         cap = max(1000, n)
         self.max_inner_iter = cap if max_inner_iter is None else int(max_inner_iter)
         self.max_linear_iter = cap if max_linear_iter is None else int(max_linear_iter)
-        self.grad_scale = float(np.linalg.norm(self.y)) or 1.0
+        self.grad_scale = float(np.linalg.norm(self._y_scaled)) or 1.0
 
     # ------------------------------------------------------------------
     @staticmethod
@@ -310,6 +289,33 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or infinity")
         return y.copy()
+
+    @staticmethod
+    def _weights(w, n, name):
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"{name} must be finite and non-negative")
+        return w.copy()
+
+    def _scale(self, v):
+        """``S v``: v itself without training weights."""
+        return v if self.sqrt_weight is None else self.sqrt_weight * v
+
+    def dual_coef(self, x):
+        """Dual coefficients ``c = S x`` of the oracles' variable ``x``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_train,)
+
+        Returns
+        -------
+        ndarray of shape (n_train,)
+            A new array (``x`` itself is not returned, so it can be kept).
+        """
+        return np.array(self._scale(np.asarray(x, dtype=np.float64)))
 
     def _choose_storage(self, storage, n, n_val):
         options = ("auto",) + STORAGES
@@ -359,7 +365,8 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
             self._precond = None
         if self.op is None:
             self.op = _core.KernelRidgeOperator(self.train, gamma, mu, K=self.K,
-                                                n_threads=self.n_threads)
+                                                n_threads=self.n_threads,
+                                                sqrt_weight=self.sqrt_weight)
         else:
             self.op.set_params(gamma, mu)
         self.gamma, self.mu = gamma, mu
@@ -414,12 +421,12 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
 
     @_single_blas
     def predict_validation(self, x, lam):
-        """Validation predictions ``K_val c`` at ``lam``.
+        """Validation predictions ``K_val S x`` at ``lam``.
 
         Parameters
         ----------
         x : ndarray of shape (n_train,)
-            Dual coefficients ``c``.
+            The oracles' variable (the dual coefficients without weights).
         lam : array-like of shape (2,)
 
         Returns
@@ -427,7 +434,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         ndarray of shape (n_val,)
         """
         self._set_lam(lam)
-        return self._val_products(np.asarray(x, dtype=np.float64))[0]
+        return self._val_products(self.dual_coef(x))[0]
 
     # ------------------------------------------------------------------
     # The oracles
@@ -442,9 +449,10 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
 
     @_single_blas
     def inner_solve(self, lam, x0, tol):
-        """Conjugate gradient on ``(K + mu I) c = y`` until ``||grad_c h|| <= tol s``.
+        """Conjugate gradient on ``(S K S + mu I) x = S y`` to ``||grad h|| <= tol s``.
 
-        ``grad_c h = (K + mu I) c - y`` is the CG residual, and ``s = ||y||``.
+        ``grad h = (S K S + mu I) x - S y`` is the CG residual, ``s = ||S y||``
+        (``S = I`` without training weights).
 
         Parameters
         ----------
@@ -460,7 +468,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         info : SolveInfo
         """
         self._set_lam(lam)
-        x, n_iter, res, status = self._cg(self.y, x0, tol * self.grad_scale,
+        x, n_iter, res, status = self._cg(self._y_scaled, x0, tol * self.grad_scale,
                                           self.max_inner_iter)
         info = SolveInfo(n_iter=n_iter, residual=res / self.grad_scale,
                          converged=status == 0, message=_core.STATUS_MESSAGES[status])
@@ -468,10 +476,11 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
 
     @_single_blas
     def outer_value_grad(self, x, lam):
-        """Validation MSE ``g``, ``d1_g = -2/n_val K_val^T r`` and ``d2_g``.
+        """Validation MSE ``g = sum_i v_i r_i^2``, ``d1_g`` and ``d2_g``.
 
-        ``d2_g = (2 gamma/n_val r^T (D2_val * K_val) c, 0)`` with
-        ``r = y_val - K_val c``.
+        With ``c = S x``, ``r = y_val - K_val c`` and ``V = diag(v)`` (``v = 1 /
+        n_val`` without validation weights): ``d1_g = -2 S K_val^T V r`` and
+        ``d2_g = (2 gamma r^T V (D2_val * K_val) c, 0)``.
 
         Parameters
         ----------
@@ -485,20 +494,22 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         d2_g : ndarray of shape (2,)
         """
         self._set_lam(lam)
-        c = np.asarray(x, dtype=np.float64)
-        n_val = self.val.n
+        c = self.dual_coef(x)
 
         k_c, dk_c = self._val_products(c)
         r = self.y_val - k_c
-        g = float(r @ r) / n_val
+        vr = self.val_weight * r
+        g = float(vr @ r)
 
-        d1_g = (-2.0 / n_val) * self._val_transpose_times(r)
-        d2_g = np.array([2.0 * self.gamma / n_val * float(r @ dk_c), 0.0])
+        d1_g = -2.0 * self._scale(self._val_transpose_times(vr))
+        d2_g = np.array([2.0 * self.gamma * float(vr @ dk_c), 0.0])
         return g, d1_g, d2_g
 
     @_single_blas
     def hessian_solve(self, x, lam, b, q0, tol):
-        """Conjugate gradient on ``(K + mu I) q = b`` to ``||H q - b|| <= tol ||b||``.
+        """Conjugate gradient on ``(S K S + mu I) q = b`` to a relative residual.
+
+        Stops when ``||H q - b|| <= tol ||b||``.
 
         The Hessian does not depend on ``x``: it is the matrix of the inner
         system, so the same operator (and preconditioner) serves both solves.
@@ -530,7 +541,7 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
 
     @_single_blas
     def cross_term(self, x, lam, q):
-        """``d12_h^T q = (-gamma q^T (D2 * K) c, mu q.c)``.
+        """``d12_h^T q = (-gamma (S q)^T (D2 * K) (S x), mu q.x)``.
 
         Parameters
         ----------
@@ -542,10 +553,11 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         ndarray of shape (2,)
         """
         self._set_lam(lam)
-        c = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
         q = np.asarray(q, dtype=np.float64)
-        return np.array([-self.gamma * float(q @ self._dk_times(c)),
-                         self.mu * float(q @ c)])
+        dk_c = self._dk_times(self._scale(x))
+        return np.array([-self.gamma * float(self._scale(q) @ dk_c),
+                         self.mu * float(q @ x)])
 
     def _preconditioner(self):
         """The Nystrom preconditioner at the current (gamma, mu), built on first use.
@@ -553,7 +565,9 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         Landmarks ``S`` (``rank`` training rows drawn once, seed 0) give the
         Nystrom approximation ``K ~ C W^+ C^T`` with ``C = K[:, S]`` and
         ``W = K[S, S]``; written as ``U diag(d) U^T`` (``U`` orthonormal, from a
-        QR of ``C W^{-1/2}``), it makes ``P = U diag(d) U^T + mu I``. Since
+        QR of ``C W^{-1/2}``), it makes ``P = U diag(d) U^T + mu I``. With
+        training weights the same is done for ``S K S``, whose columns ``S``
+        are ``C`` scaled by the weights' square roots on both sides. Since
         ``C W^+ C^T <= K``, the preconditioned spectrum is bounded below by 1 and
         CG needs about ``sqrt(1 + lambda_{r+1}(K) / mu)`` times fewer passes.
         ``U`` and ``d`` depend on gamma only: a change of mu alone is free.
@@ -575,6 +589,8 @@ class KernelRidgeProblem(RebuiltOnUnpickle):
         else:
             C = _core.rbf_kernel(self.train, self._landmark_points, gamma=self.gamma,
                                  n_threads=self.n_threads)
+        if self.sqrt_weight is not None:
+            C = self.sqrt_weight[:, None] * C * self.sqrt_weight[S]
 
         # W^{-1/2} on the numerically non-null part of W (eigenvalues below
         # 1e-12 of the largest are rounding noise of a near-singular W).

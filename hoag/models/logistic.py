@@ -145,6 +145,17 @@ class LogisticProblem(RebuiltOnUnpickle):
         self.grad_scale = float(np.linalg.norm(grad0)) or 1.0
         self._lam = None
 
+    def _solver_state(self):
+        """What a solve leaves behind for the next: the L-BFGS memory, its penalty.
+
+        :class:`hoag.MeanOverFolds` carries it to and from process workers,
+        where the problem is rebuilt from its constructor arguments.
+        """
+        return self.memory, self._memory_alpha
+
+    def _restore_solver_state(self, state):
+        self.memory, self._memory_alpha = state
+
     # ------------------------------------------------------------------
     def penalty(self, lam):
         """Penalty per coefficient ``alpha_j = exp(lam[G_j])`` (0 for the intercept).
