@@ -87,6 +87,26 @@ cdef inline double _softmax_row(double* z, Py_ssize_t K, Py_ssize_t label,
     return loss
 
 
+cdef inline void _softmax_inplace(double* z, Py_ssize_t K) noexcept nogil:
+    """z becomes softmax(z), the maximum subtracted before exp.
+
+    Not _softmax_row with the label's 1 added back: P - 1 + 1 would keep only
+    an absolute accuracy of eps on a small probability.
+    """
+    cdef Py_ssize_t k
+    cdef double zmax = z[0]
+    cdef double total = 0.0
+    cdef double lse
+    for k in range(1, K):
+        if z[k] > zmax:
+            zmax = z[k]
+    for k in range(K):
+        total += exp(z[k] - zmax)
+    lse = zmax + log(total)
+    for k in range(K):
+        z[k] = exp(z[k] - lse)
+
+
 cdef double _multinomial_loss_grad(
     const floating* vals, const int* ind, const int* indptr, bint csr,
     Py_ssize_t n, Py_ssize_t p, Py_ssize_t K, const int* y, const double* sw,
@@ -135,9 +155,7 @@ cdef void _multinomial_probabilities(
     for i in prange(n, schedule="static", num_threads=nt):
         zi = P + i * K
         _row_times_mat(vals, ind, indptr, csr, i, p, K, x, b, zi)
-        # label 0 and weight 1, then add the 1 back: plain softmax
-        _softmax_row(zi, K, 0, 1.0)
-        zi[0] = zi[0] + 1.0
+        _softmax_inplace(zi, K)
 
 
 cdef inline void _softmax_jacobian_row(const double* P, const double* u,
