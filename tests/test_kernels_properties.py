@@ -345,6 +345,22 @@ def test_lbfgs_reaches_the_minimiser(problem, rel_tol):
     assert np.linalg.norm(x - opt.x) <= radius * (1 + 1e-6) + 1e-12
 
 
+def test_lbfgs_goes_on_when_the_decrease_drowns_in_rounding():
+    # Found by the test above: f(0) = log 2 and the minimiser at -8e-8 lowers f
+    # by 2e-16, below its rounding. The line search used to read the rounded
+    # "no decrease" at t = 1 as a step too long and failed; phi' < c2 phi'(0)
+    # there says the step is too short, and the search now extends it.
+    obj = _core.BinaryLogistic(np.array([[1e-8]]), np.array([-1.0]),
+                               fit_intercept=False, n_threads=1)
+    obj.alpha = 0.0625
+    x = np.zeros(1)
+    _, gnorm, _, _, status = _core.lbfgs(obj, x, 1e-9)
+    assert status == 0, _core.STATUS_MESSAGES[status]
+    # minimiser of log(1 + exp(1e-8 x)) + x^2 / 32: x = -8e-8 (1 + O(1e-15))
+    np.testing.assert_allclose(x, [-8e-8], rtol=1e-6)
+    assert gnorm <= 1e-9
+
+
 @SETTINGS
 @given(problem=small_problems(), data=st.data(),
        preconditioner=st.sampled_from([None, "jacobi"]))
