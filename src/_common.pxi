@@ -214,9 +214,29 @@ cdef inline void _row_axpy_sq(double a, const floating* vals, const int* ind,
             out[j] += a * row[j] * row[j]
 
 
+cdef int _n_chunks(int nt) noexcept:
+    """Row chunks of the accumulating kernels for ``nt`` threads.
+
+    Rows are split into this many contiguous chunks, each summed into its own
+    buffer, and the buffers are added in chunk order. The count does not depend
+    on ``nt`` below the machine's OpenMP thread count, so 1 and 2 threads give
+    the same bits (design note E); memory is then the one of all threads.
+    """
+    return max(nt, hoag_omp_max_threads())
+
+
+cdef double _sum_in_order(const double* values, Py_ssize_t m) noexcept nogil:
+    """values[0] + values[1] + ... in that order."""
+    cdef Py_ssize_t k
+    cdef double total = 0.0
+    for k in range(m):
+        total += values[k]
+    return total
+
+
 cdef void _reduce_buffers(double* buf, Py_ssize_t nt, Py_ssize_t m,
                           double* out) noexcept nogil:
-    """out = sum over threads t of buf[t * m:(t + 1) * m]."""
+    """out = sum over chunks t of buf[t * m:(t + 1) * m], in chunk order."""
     cdef Py_ssize_t t, j
     memcpy(out, buf, m * sizeof(double))
     for t in range(1, nt):
@@ -288,3 +308,14 @@ cdef class Objective(LinearOperator):
         if self.n > 0:
             with nogil:
                 self.set_point(&xv[0])
+
+
+def _checked_read(const double[::1] a, Py_ssize_t i):
+    """Return ``a[i]`` read through a typed memoryview, for the build tests.
+
+    Built with ``-Dboundscheck=true`` an index out of range raises IndexError;
+    in the default build the read is unchecked (never call it out of range
+    there). The CI run of the bounds-checked build calls it to prove which
+    build the kernel tests ran on.
+    """
+    return a[i]

@@ -18,9 +18,13 @@ C. Dense and CSR through one row abstraction: a row is either ``p`` contiguous
 D. Python allocates, kernels fill. Every output and workspace is a NumPy array made
    in Python (or in the ``__init__`` of a class); nothing below allocates inside a
    ``nogil`` block. Failures come back as status codes.
-E. Threads. Row loops run under OpenMP ``prange`` with per-thread gradient buffers
-   that are summed after the loop, so the result is deterministic for a given thread
-   count and differs across thread counts only by reassociation.
+E. Threads. Row loops run under OpenMP ``prange``. Loops that accumulate a
+   gradient-sized vector split the rows into a fixed number of contiguous chunks
+   (the machine's OpenMP thread count, or ``n_threads`` if larger), each summed
+   into its own buffer; the buffers are added in chunk order after the loop. The
+   partition does not depend on ``n_threads``, so one and two threads give the
+   same bits and a whole fit does not depend on the thread count; per-row
+   kernels (curvature, RBF blocks and products) are deterministic anyway.
 """
 
 cimport cython

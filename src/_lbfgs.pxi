@@ -215,8 +215,10 @@ cdef bint _wolfe_search(Objective obj, const double* x, const double* d, double 
     tests cannot be met: near the optimum the changes of f drown in its
     rounding, and a point with f within 1e-12 |f| of the lowest one and a slope
     in [c2 dphi0, (2 c1 - 1) dphi0] (approximate Wolfe, Hager and Zhang 2005) is
-    taken; when max_ls evaluations are spent, the best point with sufficient
-    decrease is taken if there is one. Otherwise the search failed. On success
+    taken, while such a point whose slope is still below c2 dphi0 counts as a
+    lower point (Hager and Zhang's update: the step is too short, not too
+    long); when max_ls evaluations are spent, the best lower point is taken if
+    there is one. Otherwise the search failed. On success
     x_new, g_new and f_new hold the new point; g_lo is workspace.
     """
     cdef Py_ssize_t n = obj.n
@@ -237,7 +239,8 @@ cdef bint _wolfe_search(Objective obj, const double* x, const double* d, double 
             bracketed = True
             hi_finite = False
             t_hi = t
-        elif f_t > f + _C1 * t * dphi0 or f_t >= f_lo:
+        elif ((f_t > f + _C1 * t * dphi0 or f_t >= f_lo) and not (
+                f_t <= f_lo + 1e-12 * fabs(f) and dphi_t < _C2 * dphi0)):
             if (f_t <= f_lo + 1e-12 * fabs(f) and
                     _C2 * dphi0 <= dphi_t <= (2 * _C1 - 1) * dphi0):
                 f_new[0] = f_t
@@ -246,6 +249,9 @@ cdef bint _wolfe_search(Objective obj, const double* x, const double* d, double 
             hi_finite = True
             t_hi, f_hi, dphi_hi = t, f_t, dphi_t
         else:
+            # sufficient decrease, or f flat within rounding while phi still
+            # falls steeply (the decrease test failed on rounding alone: the
+            # step is too short, so it becomes lo and the search goes on)
             if fabs(dphi_t) <= -_C2 * dphi0:
                 f_new[0] = f_t
                 return True

@@ -11,25 +11,29 @@ cdef double _logistic_loss_grad(
     const floating* vals, const int* ind, const int* indptr, bint csr,
     Py_ssize_t n, Py_ssize_t p, const double* y, const double* sw,
     const double* x, bint fit_intercept, double* r, double* buf,
-    Py_ssize_t n_coef, int nt, double* g,
+    double* chunk_loss, Py_ssize_t n_coef, int nt, int n_chunks, double* g,
 ) noexcept nogil:
     """Data term of h and its gradient A^T r in one pass over the rows.
 
     r_i = -s_i y_i sigmoid(-y_i z_i) is written to r; g receives A^T r (and
-    sum_i r_i as its last entry with an intercept). buf holds nt * n_coef doubles.
+    sum_i r_i as its last entry with an intercept). Each of the n_chunks row
+    chunks sums into its own n_coef doubles of buf and its own entry of
+    chunk_loss, added in chunk order: the same bits for any nt.
     """
-    cdef Py_ssize_t i
-    cdef int tid
-    cdef double loss = 0.0
+    cdef Py_ssize_t c, i, i0, i1
+    # rows of a chunk; i0, i1 are assigned in the loop so that they are private
+    cdef Py_ssize_t per = (n + n_chunks - 1) // n_chunks
     cdef double b = x[p] if fit_intercept else 0.0
-    cdef double yz, e, sig, wi, ri
+    cdef double yz, e, sig, wi, ri, part
     cdef double* gt
 
-    memset(buf, 0, nt * n_coef * sizeof(double))
-    with parallel(num_threads=nt):
-        tid = threadid()
-        gt = buf + tid * n_coef
-        for i in prange(n, schedule="static"):
+    memset(buf, 0, n_chunks * n_coef * sizeof(double))
+    for c in prange(n_chunks, schedule="static", num_threads=nt):
+        gt = buf + c * n_coef
+        part = 0.0
+        i0 = min(n, c * per)
+        i1 = min(n, i0 + per)
+        for i in range(i0, i1):
             yz = y[i] * (_row_dot(vals, ind, indptr, csr, i, p, x) + b)
             wi = sw[i] if sw != NULL else 1.0
 
@@ -39,15 +43,16 @@ cdef double _logistic_loss_grad(
             # makes it thread-private.
             e = exp(-fabs(yz))
             sig = e / (1.0 + e) if yz >= 0 else 1.0 / (1.0 + e)
-            loss += wi * ((-yz if yz < 0 else 0.0) + log1p(e))
+            part = part + wi * ((-yz if yz < 0 else 0.0) + log1p(e))
 
             ri = -wi * y[i] * sig
             r[i] = ri
             _row_axpy(ri, vals, ind, indptr, csr, i, p, gt)
             if fit_intercept:
                 gt[p] += ri
-    _reduce_buffers(buf, nt, n_coef, g)
-    return loss
+        chunk_loss[c] = part
+    _reduce_buffers(buf, n_chunks, n_coef, g)
+    return _sum_in_order(chunk_loss, n_chunks)
 
 
 cdef void _logistic_curvature(
@@ -71,25 +76,28 @@ cdef void _logistic_curvature(
 cdef void _logistic_hvp(
     const floating* vals, const int* ind, const int* indptr, bint csr,
     Py_ssize_t n, Py_ssize_t p, const double* dw, const double* v,
-    bint fit_intercept, double* buf, Py_ssize_t n_coef, int nt, double* out,
+    bint fit_intercept, double* buf, Py_ssize_t n_coef, int nt, int n_chunks,
+    double* out,
 ) noexcept nogil:
-    """out = A^T (dw * (A v)) (data part of H v) in one pass over the rows."""
-    cdef Py_ssize_t i
-    cdef int tid
+    """out = A^T (dw * (A v)) (data part of H v), chunked as the gradient."""
+    cdef Py_ssize_t c, i, i0, i1
+    # rows of a chunk; i0, i1 are assigned in the loop so that they are private
+    cdef Py_ssize_t per = (n + n_chunks - 1) // n_chunks
     cdef double vb = v[p] if fit_intercept else 0.0
     cdef double t
     cdef double* ot
 
-    memset(buf, 0, nt * n_coef * sizeof(double))
-    with parallel(num_threads=nt):
-        tid = threadid()
-        ot = buf + tid * n_coef
-        for i in prange(n, schedule="static"):
+    memset(buf, 0, n_chunks * n_coef * sizeof(double))
+    for c in prange(n_chunks, schedule="static", num_threads=nt):
+        ot = buf + c * n_coef
+        i0 = min(n, c * per)
+        i1 = min(n, i0 + per)
+        for i in range(i0, i1):
             t = dw[i] * (_row_dot(vals, ind, indptr, csr, i, p, v) + vb)
             _row_axpy(t, vals, ind, indptr, csr, i, p, ot)
             if fit_intercept:
                 ot[p] += t
-    _reduce_buffers(buf, nt, n_coef, out)
+    _reduce_buffers(buf, n_chunks, n_coef, out)
 
 
 cdef void _weighted_sq_colsum(
@@ -140,12 +148,14 @@ cdef class BinaryLogistic(Objective):
     cdef readonly Rows rows
     cdef readonly bint fit_intercept
     cdef readonly int n_threads
+    cdef int n_chunks
     cdef const double[::1] y
     cdef const double[::1] sw
     cdef double[::1] _alpha
     cdef double[::1] r
     cdef double[::1] dw
     cdef double[::1] buf
+    cdef double[::1] chunk_loss
     cdef bint has_sw
     cdef object _keep
 
@@ -176,7 +186,9 @@ cdef class BinaryLogistic(Objective):
         self.r = np.zeros(self.rows.n)
         self.dw = np.zeros(self.rows.n)
         self.n_threads = _resolve_threads(n_threads, self.rows.nnz)
-        self.buf = np.zeros(self.n_threads * max(self.n, 1))
+        self.n_chunks = _n_chunks(self.n_threads)
+        self.buf = np.zeros(self.n_chunks * max(self.n, 1))
+        self.chunk_loss = np.zeros(self.n_chunks)
 
     @property
     def alpha(self):
@@ -211,12 +223,14 @@ cdef class BinaryLogistic(Objective):
             loss = _logistic_loss_grad(
                 self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
                 self.rows.n, self.rows.p, y, self._sw_ptr(), x, self.fit_intercept,
-                r, &self.buf[0], self.n, self.n_threads, g)
+                r, &self.buf[0], &self.chunk_loss[0], self.n, self.n_threads,
+                self.n_chunks, g)
         else:
             loss = _logistic_loss_grad(
                 self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
                 self.rows.n, self.rows.p, y, self._sw_ptr(), x, self.fit_intercept,
-                r, &self.buf[0], self.n, self.n_threads, g)
+                r, &self.buf[0], &self.chunk_loss[0], self.n, self.n_threads,
+                self.n_chunks, g)
         for j in range(self.n):
             loss += 0.5 * self._alpha[j] * x[j] * x[j]
             g[j] += self._alpha[j] * x[j]
@@ -242,12 +256,12 @@ cdef class BinaryLogistic(Objective):
             _logistic_hvp(
                 self.rows.v32, self.rows.ind, self.rows.indptr, self.rows.csr,
                 self.rows.n, self.rows.p, dw, v, self.fit_intercept, &self.buf[0],
-                self.n, self.n_threads, out)
+                self.n, self.n_threads, self.n_chunks, out)
         else:
             _logistic_hvp(
                 self.rows.v64, self.rows.ind, self.rows.indptr, self.rows.csr,
                 self.rows.n, self.rows.p, dw, v, self.fit_intercept, &self.buf[0],
-                self.n, self.n_threads, out)
+                self.n, self.n_threads, self.n_chunks, out)
         for j in range(self.n):
             out[j] += self._alpha[j] * v[j]
 

@@ -1,6 +1,7 @@
 """The compiled logistic kernels against a plain NumPy/SciPy transcription.
 
-The reference below computes, in float64 and with SciPy's sparse products,
+The reference (``tests/_reference.py``) computes, in float64 and with SciPy's
+sparse products,
 
     h(x)   = sum_i s_i log(1 + exp(-y_i z_i)) + 1/2 sum_j alpha_j x_j^2
     grad h = A^T r + alpha x,           r_i = -s_i y_i sigmoid(-y_i z_i)
@@ -15,83 +16,16 @@ intercepts, thread counts and real data, then with finite differences.
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import expit, logsumexp
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from hoag._core import BinaryLogistic, Rows, max_threads, openmp_enabled
 
+from _reference import LogisticReference as Reference, assert_close
+
 
 # --------------------------------------------------------------------------- #
 # Reference transcription
-
-
-class Reference:
-    """The logistic oracles of ``BinaryLogistic`` in NumPy/SciPy, float64."""
-
-    def __init__(self, X, y, alpha, sample_weight=None, fit_intercept=True):
-        self.X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else (
-            np.asarray(X, dtype=np.float64))
-        self.y = np.asarray(y, dtype=np.float64)
-        self.s = (np.ones_like(self.y) if sample_weight is None
-                  else np.asarray(sample_weight, dtype=np.float64))
-        self.fit_intercept = fit_intercept
-        self.p = self.X.shape[1]
-        self.alpha = np.broadcast_to(alpha, (self.p + fit_intercept,)).copy()
-        if fit_intercept:
-            self.alpha[-1] = 0.0
-
-    def margins(self, x):
-        """z = A w + b."""
-        b = x[self.p] if self.fit_intercept else 0.0
-        return self.X @ x[: self.p] + b
-
-    def transpose_times(self, u):
-        """A^T u, with the intercept column last."""
-        out = self.X.T @ u
-        return np.append(out, u.sum()) if self.fit_intercept else out
-
-    def loss(self, x):
-        yz = self.y * self.margins(x)
-        # log(1 + exp(-yz)) = logsumexp([0, -yz]) row by row, stable
-        data = np.sum(self.s * logsumexp(np.stack([np.zeros_like(yz), -yz]), axis=0))
-        return data + 0.5 * np.sum(self.alpha * x**2)
-
-    def residuals(self, x):
-        yz = self.y * self.margins(x)
-        return -self.s * self.y * expit(-yz)
-
-    def grad(self, x):
-        return self.transpose_times(self.residuals(x)) + self.alpha * x
-
-    def curvature(self, x):
-        z = self.margins(x)
-        return self.s * expit(z) * expit(-z)
-
-    def hvp(self, x, v):
-        d = self.curvature(x)
-        return self.transpose_times(d * self.margins(v)) + self.alpha * v
-
-    def hessian_diagonal(self, x):
-        d = self.curvature(x)
-        sq = self.X.multiply(self.X) if sp.issparse(self.X) else self.X**2
-        out = np.asarray(sq.T @ d).ravel()
-        if self.fit_intercept:
-            out = np.append(out, d.sum())
-        return out + self.alpha
-
-
-def assert_close(actual, desired, rtol):
-    """Elementwise rtol, with an absolute floor of rtol times the largest entry.
-
-    Gradient entries that nearly cancel carry the rounding of the large terms
-    that make them, so a pure relative test would ask more than float64 has.
-    """
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape
-    assert np.all(np.isfinite(actual))
-    scale = np.max(np.abs(desired)) if desired.size else 0.0
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale)
 
 
 def check_against_reference(obj, ref, x, v, rtol):

@@ -1,7 +1,7 @@
 """The compiled softmax kernels against a plain NumPy/SciPy transcription.
 
-The reference below computes, in float64, with ``W`` of shape (p, K), ``b`` of
-length K and ``Z = A W + b``::
+The reference (``tests/_reference.py``) computes, in float64, with ``W`` of
+shape (p, K), ``b`` of length K and ``Z = A W + b``::
 
     h(x)   = sum_i s_i (logsumexp(Z_i) - Z_{i, y_i}) + 1/2 sum alpha * x^2
     grad h = (A^T R, 1^T R) + alpha x,   R = s * (softmax(Z) - onehot(y))
@@ -15,71 +15,14 @@ intercepts, thread counts and real data, then with finite differences.
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 from sklearn.datasets import load_digits
 
 from hoag._core import Multinomial, cg, lbfgs
 
+from _reference import MultinomialReference as Reference, assert_close
+
 LAYOUTS = ["dense", "csr"]
-
-
-class Reference:
-    """The softmax oracles of ``Multinomial`` in NumPy/SciPy, float64."""
-
-    def __init__(self, X, y, K, alpha, sample_weight=None, fit_intercept=True):
-        self.X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else (
-            np.asarray(X, dtype=np.float64))
-        self.y = np.asarray(y, dtype=int)
-        self.K = K
-        self.s = (np.ones(self.y.size) if sample_weight is None
-                  else np.asarray(sample_weight, dtype=np.float64))
-        self.fit_intercept = fit_intercept
-        self.p = self.X.shape[1]
-        rows = self.p + fit_intercept
-        self.alpha = np.broadcast_to(alpha, (rows * K,)).reshape(rows, K).copy()
-        if fit_intercept:
-            self.alpha[-1] = 0.0
-        self.alpha = self.alpha.ravel()
-        self.onehot = np.eye(K)[self.y]
-
-    def scores(self, x):
-        """Z = A W + b, shape (n, K)."""
-        W = x[: self.p * self.K].reshape(self.p, self.K)
-        b = x[self.p * self.K:] if self.fit_intercept else np.zeros(self.K)
-        return np.asarray(self.X @ W) + b
-
-    def transpose_times(self, M):
-        """(A^T M, 1^T M) flattened in the order of x."""
-        out = np.asarray(self.X.T @ M)
-        if self.fit_intercept:
-            out = np.vstack([out, M.sum(axis=0)])
-        return out.ravel()
-
-    def loss(self, x):
-        Z = self.scores(x)
-        data = np.sum(self.s * (logsumexp(Z, axis=1) - Z[np.arange(len(Z)), self.y]))
-        return data + 0.5 * np.sum(self.alpha * x**2)
-
-    def residuals(self, x):
-        return self.s[:, None] * (softmax(self.scores(x), axis=1) - self.onehot)
-
-    def grad(self, x):
-        return self.transpose_times(self.residuals(x)) + self.alpha * x
-
-    def hvp(self, x, v):
-        P = softmax(self.scores(x), axis=1)
-        U = self.scores(v)
-        M = self.s[:, None] * P * (U - np.sum(P * U, axis=1, keepdims=True))
-        return self.transpose_times(M) + self.alpha * v
-
-
-def assert_close(actual, desired, rtol):
-    """Elementwise rtol with an absolute floor of rtol times the largest entry."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape
-    assert np.all(np.isfinite(actual))
-    scale = np.max(np.abs(desired)) if desired.size else 0.0
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale)
 
 
 def make_problem(seed, layout, dtype):
