@@ -1,0 +1,150 @@
+"""Tables and figures of the benchmark suite, from the traces alone.
+
+A trace is a list of records with ``time``, ``val`` and ``test`` (see
+``_tuners.py``). "Within r of the best" means ``val <= (1 + r) f*`` with
+``f*`` the lowest validation loss any method of the dataset recorded.
+"""
+
+import math
+
+import numpy as np
+
+LEVELS = (1e-2, 1e-3)
+REFERENCE = "hoag-exponential"
+
+
+def best_value(runs):
+    """``f*``: the lowest finite validation loss over every method's trace."""
+    values = [r["val"] for run in runs.values() for r in run["records"]
+              if math.isfinite(r["val"])]
+    return min(values) if values else math.nan
+
+
+def best_record(records):
+    """The record with the lowest finite validation loss (what a method returns)."""
+    finite = [r for r in records if math.isfinite(r["val"])]
+    return min(finite, key=lambda r: r["val"]) if finite else None
+
+
+def time_to_reach(records, f_best, rel):
+    """Time of the first record with ``val <= (1 + rel) f_best``, or None."""
+    for r in records:
+        if math.isfinite(r["val"]) and r["val"] <= (1.0 + rel) * f_best:
+            return r["time"]
+    return None
+
+
+def running_best(records):
+    """Times, best validation loss so far, and the test loss of that best point.
+
+    The curves a user would see: the model a method would return if stopped
+    at that time.
+    """
+    times, vals, tests = [], [], []
+    best = None
+    for r in records:
+        if math.isfinite(r["val"]) and (best is None or r["val"] < best["val"]):
+            best = r
+        if best is not None:
+            times.append(r["time"])
+            vals.append(best["val"])
+            tests.append(best["test"])
+    return np.array(times), np.array(vals), np.array(tests)
+
+
+def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS):
+    """One row of figures per method.
+
+    Parameters
+    ----------
+    runs : dict of str to dict
+        Method name to ``{"records": [...], "info": {...}}``.
+    t_fit : float
+        Seconds of one exact fit at the best point found.
+    reference : str
+        The method whose times are the unit of the ratios.
+
+    Returns
+    -------
+    f_best : float
+    rows : list of dict
+        ``method``, ``n_evals``, ``total`` (time of the last record),
+        ``reach`` (level -> seconds or None), ``ratio`` (level -> time over
+        the reference's time, None if either never reached), ``in_fits``
+        (level -> seconds / t_fit), ``val`` and ``test`` of the best record.
+    """
+    f_best = best_value(runs)
+    reach = {name: {rel: time_to_reach(run["records"], f_best, rel)
+                    for rel in levels} for name, run in runs.items()}
+    rows = []
+    for name, run in runs.items():
+        records = run["records"]
+        best = best_record(records)
+        row = dict(method=name, n_evals=len(records),
+                   total=records[-1]["time"] if records else None,
+                   reach=reach[name], ratio={}, in_fits={},
+                   val=best["val"] if best else None,
+                   test=best["test"] if best else None)
+        for rel in levels:
+            t, t_ref = reach[name][rel], reach.get(reference, {}).get(rel)
+            row["ratio"][rel] = t / t_ref if t is not None and t_ref else None
+            row["in_fits"][rel] = t / t_fit if t is not None else None
+        rows.append(row)
+    return f_best, rows
+
+
+def _cell(value, fmt):
+    return "never" if value is None else format(value, fmt)
+
+
+def markdown_table(name, runs, t_fit, header="", reference=REFERENCE,
+                   levels=LEVELS):
+    """The Markdown table of one dataset (with a title and ``header`` text)."""
+    f_best, rows = summarise(runs, t_fit, reference, levels)
+    lines = [f"## {name}", ""]
+    if header:
+        lines += [header, ""]
+    lines += [f"Best validation loss f* = {f_best:.6g}; t_fit = {t_fit:.3g} s "
+              f"(one exact fit at the best point). Times in seconds; "
+              f"'/ref' = time / {reference}'s time; '/t_fit' = time / t_fit.", ""]
+    head = ["method", "evals", "total s"]
+    for rel in levels:
+        head += [f"t({rel:g}) s", "/ref", "/t_fit"]
+    head += ["best val", "test loss"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for row in rows:
+        cells = [row["method"], str(row["n_evals"]), _cell(row["total"], ".3g")]
+        for rel in levels:
+            cells += [_cell(row["reach"][rel], ".3g"), _cell(row["ratio"][rel], ".2f"),
+                      _cell(row["in_fits"][rel], ".2f")]
+        cells += [_cell(row["val"], ".6g"), _cell(row["test"], ".6g")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_dataset(name, runs, path, ylabel):
+    """Two panels against wall time (log axis): the best validation loss so far
+    and the test loss of that point, one line per method."""
+    from hoag.plotting import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for k, (method, run) in enumerate(runs.items()):
+        times, vals, tests = running_best(run["records"])
+        if times.size == 0:
+            continue
+        style = dict(lw=1.6, drawstyle="steps-post", color=f"C{k}",
+                     ls="-" if method.startswith("hoag") else "--")
+        axes[0].plot(times, vals, label=method, **style)
+        axes[1].plot(times, tests, label=method, **style)
+    for ax, what in zip(axes, ("validation", "test")):
+        ax.set_xscale("log")
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel(f"{what} {ylabel}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_title(f"{name}: best validation loss so far")
+    axes[1].set_title(f"{name}: test loss of that model")
+    axes[1].legend(fontsize="small", loc="upper right")
+    fig.tight_layout()
+    return _save(plt, fig, path)
