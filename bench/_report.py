@@ -52,7 +52,7 @@ def running_best(records):
     return np.array(times), np.array(vals), np.array(tests)
 
 
-def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS):
+def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS, f_best=None):
     """One row of figures per method.
 
     Parameters
@@ -63,6 +63,10 @@ def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS):
         Seconds of one exact fit at the best point found.
     reference : str
         The method whose times are the unit of the ratios.
+    levels : sequence of float
+        The relative distances ``r`` to ``f*``.
+    f_best : float, optional
+        ``f*``; default :func:`best_value` of the traces.
 
     Returns
     -------
@@ -73,7 +77,8 @@ def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS):
         the reference's time, None if either never reached), ``in_fits``
         (level -> seconds / t_fit), ``val`` and ``test`` of the best record.
     """
-    f_best = best_value(runs)
+    if f_best is None:
+        f_best = best_value(runs)
     reach = {name: {rel: time_to_reach(run["records"], f_best, rel)
                     for rel in levels} for name, run in runs.items()}
     rows = []
@@ -98,14 +103,15 @@ def _cell(value, fmt):
 
 
 def markdown_table(name, runs, t_fit, header="", reference=REFERENCE,
-                   levels=LEVELS):
+                   levels=LEVELS, f_best=None):
     """The Markdown table of one dataset (with a title and ``header`` text)."""
-    f_best, rows = summarise(runs, t_fit, reference, levels)
+    f_best, rows = summarise(runs, t_fit, reference, levels, f_best)
     lines = [f"## {name}", ""]
     if header:
         lines += [header, ""]
-    lines += [f"Best validation loss f* = {f_best:.6g}; t_fit = {t_fit:.3g} s "
-              f"(one exact fit at the best point). Times in seconds; "
+    lines += [f"f* = {f_best:.6g} (the best validation loss found); "
+              f"t_fit = {t_fit:.3g} s (one exact fit at the best point). "
+              f"Times in seconds; "
               f"'/ref' = time / {reference}'s time; '/t_fit' = time / t_fit.", ""]
     head = ["method", "evals", "total s"]
     for rel in levels:

@@ -194,12 +194,16 @@ class MultinomialTask(Task):
                                   self.y_val, n_classes=10, groups=groups)
 
     def fitter(self):
-        problem = self._problem(1)
-        state = dict(x=None)
+        state = dict(problem=None, x=None)
 
         def fit(lam):
-            state["x"], _ = problem.inner_solve(np.asarray(lam, float), state["x"],
-                                                FIT_TOL)
+            lam = np.asarray(lam, float)
+            problem = state["problem"]
+            if problem is None or problem.n_hyperparams != lam.size:
+                # One C for all pixels, or one per pixel.
+                problem = state["problem"] = self._problem(lam.size)
+                state["x"] = None
+            state["x"], _ = problem.inner_solve(lam, state["x"], FIT_TOL)
             value = problem.outer_value_grad(state["x"], lam)[0]
             return value, problem.coefficients(state["x"])
 

@@ -118,7 +118,11 @@ class GPProposer:
                                    random_state=seed)
 
     def ask(self):
-        return np.array(self.optimizer.ask(), dtype=float)
+        with warnings.catch_warnings():
+            # "evaluated at point ... before, using random point": its own
+            # fallback when the acquisition returns a point already seen.
+            warnings.simplefilter("ignore", UserWarning)
+            return np.array(self.optimizer.ask(), dtype=float)
 
     def tell(self, lam, value):
         self.optimizer.tell([float(v) for v in lam], value)

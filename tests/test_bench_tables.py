@@ -44,6 +44,16 @@ def test_summary_rows_ratios_and_fits():
     assert by["grid"]["total"] == 8.0 and by["tpe"]["n_evals"] == 2
 
 
+def test_given_f_best_moves_the_thresholds():
+    # With f* = 1.005 (say an exact value above hoag's inexact 1.0), grid's
+    # 1.009 is within 1e-2 and hoag reaches 1e-3 at its 1.005.
+    f_best, rows = _report.summarise(RUNS, t_fit=2.0, f_best=1.005)
+    by = {row["method"]: row for row in rows}
+    assert f_best == 1.005
+    assert by["hoag-exponential"]["reach"] == {1e-2: 2.0, 1e-3: 2.0}
+    assert by["grid"]["reach"] == {1e-2: 4.0, 1e-3: 8.0}
+
+
 def test_markdown_says_never():
     table = _report.markdown_table("toy", RUNS, t_fit=2.0)
     tpe_line = next(line for line in table.splitlines() if line.startswith("| tpe"))
