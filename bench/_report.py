@@ -129,28 +129,45 @@ def markdown_table(name, runs, t_fit, header="", reference=REFERENCE,
     return "\n".join(lines) + "\n"
 
 
-def plot_dataset(name, runs, path, ylabel):
-    """Two panels against wall time (log axis): the best validation loss so far
-    and the test loss of that point, one line per method."""
+def plot_dataset(name, runs, path, ylabel, f_best=None, levels=LEVELS):
+    """Two panels against wall time (log axis), one line per method.
+
+    Left: the relative gap ``(val - f*) / f*`` of the best validation loss so
+    far (log axis, floored at 1e-6 since hoag's inexact values may lie below
+    f*), with the levels of the tables as dotted lines. Right: the test loss
+    of that model, within 10 % of the lowest test loss drawn.
+    """
     from hoag.plotting import _pyplot, _save
 
+    if f_best is None:
+        f_best = best_value(runs)
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    lowest_test = math.inf
     for k, (method, run) in enumerate(runs.items()):
         times, vals, tests = running_best(run["records"])
         if times.size == 0:
             continue
         style = dict(lw=1.6, drawstyle="steps-post", color=f"C{k}",
                      ls="-" if method.startswith("hoag") else "--")
-        axes[0].plot(times, vals, label=method, **style)
+        gap = np.maximum((vals - f_best) / abs(f_best), 1e-6)
+        axes[0].plot(times, gap, label=method, **style)
         axes[1].plot(times, tests, label=method, **style)
-    for ax, what in zip(axes, ("validation", "test")):
-        ax.set_xscale("log")
-        ax.set_xlabel("wall time (s)")
-        ax.set_ylabel(f"{what} {ylabel}")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_title(f"{name}: best validation loss so far")
+        lowest_test = min(lowest_test, float(np.nanmin(tests)))
+    for rel in levels:
+        axes[0].axhline(rel, color="0.4", lw=0.8, ls=":")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel(f"(validation {ylabel} - f*) / f*")
+    axes[0].set_title(f"{name}: best validation loss so far, f* = {f_best:.6g}")
+    if math.isfinite(lowest_test):
+        pad = 0.1 * abs(lowest_test)
+        axes[1].set_ylim(lowest_test - 0.1 * pad, lowest_test + pad)
+    axes[1].set_ylabel(f"test {ylabel}")
     axes[1].set_title(f"{name}: test loss of that model")
     axes[1].legend(fontsize="small", loc="upper right")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("wall time (s)")
+        ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return _save(plt, fig, path)

@@ -216,7 +216,7 @@ def run_dataset(name, args):
     f_best = min(v for v in exact_values if math.isfinite(v))
 
     ylabel = "MSE" if task.kind == "krr" else "log loss"
-    _report.plot_dataset(name, runs, args.out / f"{name}.png", ylabel)
+    _report.plot_dataset(name, runs, args.out / f"{name}.png", ylabel, f_best)
     header = (f"{task.sizes()}; budget {budget:g} s per method; lam = "
               f"{', '.join(task.names)} in [{', '.join(f'{v:.3g}' for v in task.low)}]"
               f" .. [{', '.join(f'{v:.3g}' for v in task.high)}]")
