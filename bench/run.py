@@ -22,7 +22,7 @@ Outputs in ``--out``: ``results.json`` (every trace and figure),
 ``<dataset>.md`` and ``kernels.md`` (tables), ``summary.md`` (all of them with
 the targets of issue 6). Run from the repository root::
 
-    python bench/run.py --out bench/out/full             # about 20 minutes
+    python bench/run.py --out bench/out/full             # 12 to 15 minutes
     python bench/run.py --quick --out /tmp/bench-quick   # under 2 minutes
 """
 
@@ -52,7 +52,7 @@ BASELINES = ("grid", "random", "tpe", "gp")
 METHODS = HOAG_METHODS + BASELINES
 # Per-pixel MNIST: hoag with one C per pixel against the single-C methods.
 MNIST_METHODS = ("hoag-pixels", "hoag-exponential", "grid")
-# Seconds per method and dataset of the full run (the whole run about 20 min).
+# Seconds per method and dataset of the full run (the whole run 12 to 15 min).
 BUDGET = dict(news20=60.0, a9a=20.0, parkinsons=20.0, mnist=45.0)
 QUICK_BUDGET = 2.0
 MAX_EVALS, QUICK_MAX_EVALS = 50, 8
