@@ -16,9 +16,10 @@ matrix (values, and for CSR the int32 column indices and row pointers) and the
 vectors for the logistic kernels, the rows read and the float64 block written
 for the RBF block. The copy reference is ``np.copyto`` of a large float64
 array, counted the same way (the bytes it reads, since a logistic kernel only
-reads its matrix). A kernel that streams its matrix twice (``A w`` then
-``A^T r``) can reach at most half the copy figure by this count unless the
-matrix stays in cache.
+reads its matrix). hoag's logistic kernels make one pass over the rows (``A w``
+and ``A^T r`` row by row), so the count is what they read; on CSR rows each
+stored value also costs a gather from ``x`` and a scatter into a per-thread
+gradient of ``n_features`` doubles, random accesses a copy does not make.
 """
 
 import numpy as np
