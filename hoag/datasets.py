@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "DatasetNotFoundError",
+    "a9a_split",
     "data_dir",
     "detect_format",
     "load_breast_cancer_standardised",
@@ -120,6 +121,38 @@ def news20_split(folder=None, seed=0):
     val, test = np.sort(rest[: rest.size // 2]), np.sort(rest[rest.size // 2 :])
     train = np.flatnonzero(is_train)
     return X[train], y[train], X[val], y[val], X[test], y[test]
+
+
+def a9a_split(folder=None, seed=0):
+    """A fixed train / validation / test split of LIBSVM's a9a (UCI Adult).
+
+    The 32,561 rows of ``a9a.svm.bz2`` (123 binary features, labels in
+    {-1, +1}) split at random with ``seed``, stratified by label, into halves
+    for training (16,280 rows) and a quarter each for validation (8,140) and
+    test (8,141).
+
+    Parameters
+    ----------
+    folder : str or path-like, optional
+        Folder holding ``a9a.svm.bz2``; default :func:`data_dir`.
+    seed : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val, X_test, y_test
+        CSR float64 matrices of 123 columns and label arrays in {-1, +1}.
+    """
+    from sklearn.datasets import load_svmlight_file
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_svmlight_file(str(_find("a9a.svm.bz2", folder)), n_features=123)
+    y = np.where(y > 0, 1, -1)
+    X_train, X_rest, y_train, y_rest = train_test_split(
+        X, y, train_size=0.5, stratify=y, random_state=seed)
+    X_val, X_test, y_val, y_test = train_test_split(
+        X_rest, y_rest, train_size=0.5, stratify=y_rest, random_state=seed)
+    return X_train, y_train, X_val, y_val, X_test, y_test
 
 
 def mnist_split(folder=None, seed=0):

@@ -271,3 +271,31 @@ def test_news20_split(news20):
     assert_allclose(norms[norms > 0], 1.0)
     n_pos = sum(int((y == 1).sum()) for y in (y_train, y_val, y_test))
     assert n_pos == 9201
+
+
+# --------------------------------------------------------------------------
+# The fixed a9a split
+
+
+def test_a9a_split(require_data):
+    from hoag.datasets import a9a_split
+
+    require_data("a9a.svm.bz2")
+    parts = a9a_split()
+    X_train, y_train, X_val, y_val, X_test, y_test = parts
+    # The published sizes: 32,561 rows, 123 columns, 7,841 positive labels.
+    assert [X.shape for X in parts[::2]] == [(16280, 123), (8140, 123), (8141, 123)]
+    for X, y in zip(parts[::2], parts[1::2]):
+        assert sp.isspmatrix_csr(X) and X.dtype == np.float64
+        assert set(np.unique(y)) == {-1, 1}
+        # Stratified: each part holds the overall share of positives, 24.1 %.
+        assert abs((y == 1).mean() - 7841 / 32561) < 1e-3
+    assert sum(int((y == 1).sum()) for y in parts[1::2]) == 7841
+    # a9a's features are 0/1 indicators.
+    assert set(np.unique(X_train.data)) == {1.0}
+
+    # The same seed gives the same split, another seed another one.
+    again = a9a_split(seed=0)
+    assert all((a != b).nnz == 0 for a, b in zip(parts[::2], again[::2]))
+    other = a9a_split(seed=1)
+    assert (other[0] != X_train).nnz > 0
