@@ -73,7 +73,7 @@ def _problem_cases(cls, y):
         ("features differ", {"X_val": X[half:, :2]}, r"X_val has 2 features"),
         ("y_train length", {"y_train": y[:half - 1]},
          rf"y_train must have shape \({half},\)"),
-        ("y_val 2-D", {"y_val": y[half:, None]}, rf"y_val must have shape"),
+        ("y_val 2-D", {"y_val": y[half:, None]}, r"y_val must have shape"),
         ("y_train NaN", {"y_train": _with(y[:half], 4, np.nan)},
          r"y_train contains nan at index 4"),
         ("y_train text", {"y_train": y[:half].astype(str)},
