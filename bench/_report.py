@@ -13,6 +13,15 @@ LEVELS = (1e-2, 1e-3)
 REFERENCE = "hoag-exponential"
 
 
+def jsonable(value):
+    """JSON form of NumPy scalars and arrays (``default=`` of ``json.dumps``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def best_value(runs):
     """``f*``: the lowest finite validation loss over every method's trace."""
     values = [r["val"] for run in runs.values() for r in run["records"]

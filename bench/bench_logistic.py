@@ -68,6 +68,8 @@ import hoag
 from hoag import LogisticRegressionCV, _core
 from hoag.datasets import DatasetNotFoundError, data_dir, news20_split
 
+from _report import jsonable
+
 logger = logging.getLogger(__name__)
 
 REFERENCE = (
@@ -830,18 +832,9 @@ def run(args, argv):
     # 4. Every figure, for later comparison.
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=_jsonable) + "\n")
+        args.json.write_text(json.dumps(results, indent=1, default=jsonable) + "\n")
         logger.info("wrote %s", args.json)
     return 0
-
-
-def _jsonable(value):
-    """JSON form of NumPy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

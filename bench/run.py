@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 import _kernels
 import _report
 import _tuners
+from _report import jsonable
 from _tasks import KernelRidgeTask, LogisticTask, MultinomialTask
 from hoag import datasets
 
@@ -318,17 +319,8 @@ def main(argv=None):
     payload = dict(meta=meta, datasets=results,
                    kernels=dict(rows=kernel_rows, copy_bytes_per_s=copy_bw))
     (args.out / "results.json").write_text(json.dumps(payload, indent=1,
-                                                      default=_jsonable))
+                                                      default=jsonable))
     logger.info("wrote %s (%.0f s)", args.out, time.perf_counter() - start)
-
-
-def _jsonable(value):
-    """JSON form of NumPy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,22 @@ def _with_ones(X64, fit_intercept):
 # Binary logistic
 
 
+def check_on_threads(make, alpha, x, v, outputs, expected):
+    """Each output on 1 and 2 threads within its bound of the reference and of
+    each other; ``make(n_threads)`` builds the objective."""
+    results = []
+    for nt in THREADS:
+        obj = make(nt)
+        obj.alpha = alpha
+        out = outputs(obj, x, v)
+        for name, (desired, bound) in expected.items():
+            assert_within(out[name], desired, bound, f"{name}, {nt} thread(s)")
+        results.append(out)
+    for name, (_, bound) in expected.items():
+        assert_within(results[1][name], results[0][name], bound,
+                      f"{name}: 2 threads against 1")
+
+
 def logistic_outputs(obj, x, v):
     f, g = obj.value_grad(x)
     r = obj.residuals.copy()
@@ -165,18 +181,11 @@ def test_binary_logistic_matches_reference(data, design, fit_intercept, x_scale)
     alpha = np.abs(data.draw(vectors(m, 10.0)))
 
     expected = logistic_bounds(X64, y, s, alpha, fit_intercept, x, v)
-    results = []
-    for nt in THREADS:
-        obj = _core.BinaryLogistic(X, y, sample_weight=s,
-                                   fit_intercept=fit_intercept, n_threads=nt)
-        obj.alpha = alpha
-        out = logistic_outputs(obj, x, v)
-        for name, (desired, bound) in expected.items():
-            assert_within(out[name], desired, bound, f"{name}, {nt} thread(s)")
-        results.append(out)
-    for name, (_, bound) in expected.items():
-        assert_within(results[1][name], results[0][name], bound,
-                      f"{name}: 2 threads against 1")
+    def make(nt):
+        return _core.BinaryLogistic(X, y, sample_weight=s,
+                                    fit_intercept=fit_intercept, n_threads=nt)
+
+    check_on_threads(make, alpha, x, v, logistic_outputs, expected)
 
 
 @SETTINGS
@@ -271,18 +280,11 @@ def test_multinomial_matches_reference(data, design, fit_intercept, K, x_scale):
     alpha = np.abs(data.draw(vectors(m, 10.0)))
 
     expected = multinomial_bounds(X64, y, K, s, alpha, fit_intercept, x, v)
-    results = []
-    for nt in THREADS:
-        obj = _core.Multinomial(X, y, n_classes=K, sample_weight=s,
-                                fit_intercept=fit_intercept, n_threads=nt)
-        obj.alpha = alpha
-        out = multinomial_outputs(obj, x, v)
-        for name, (desired, bound) in expected.items():
-            assert_within(out[name], desired, bound, f"{name}, {nt} thread(s)")
-        results.append(out)
-    for name, (_, bound) in expected.items():
-        assert_within(results[1][name], results[0][name], bound,
-                      f"{name}: 2 threads against 1")
+    def make(nt):
+        return _core.Multinomial(X, y, n_classes=K, sample_weight=s,
+                                 fit_intercept=fit_intercept, n_threads=nt)
+
+    check_on_threads(make, alpha, x, v, multinomial_outputs, expected)
 
 
 # --------------------------------------------------------------------------- #
