@@ -1,8 +1,11 @@
 """Tables and figures of the benchmark suite, from the traces alone.
 
 A trace is a list of records with ``time``, ``val`` and ``test`` (see
-``_tuners.py``). "Within r of the best" means ``val <= (1 + r) f*`` with
-``f*`` the lowest validation loss any method of the dataset recorded.
+``_tuners.py``), and for hoag's inexact solves, where ``run.py`` evaluated it,
+``exact`` and ``exact_test``: the losses of the exact fit at that point. A
+point's criterion is ``exact`` when present, else ``val``. "Within r of the
+best" means criterion ``<= (1 + r) f*`` with ``f*`` the lowest criterion of
+the dataset. The figures draw the traces as the methods saw them (``val``).
 """
 
 import math
@@ -23,9 +26,9 @@ def jsonable(value):
 
 
 def best_value(runs):
-    """``f*``: the lowest finite validation loss over every method's trace."""
-    values = [r["val"] for run in runs.values() for r in run["records"]
-              if math.isfinite(r["val"])]
+    """``f*``: the lowest finite criterion over every method's trace."""
+    values = [criterion(r) for run in runs.values() for r in run["records"]
+              if math.isfinite(criterion(r))]
     return min(values) if values else math.nan
 
 
@@ -35,10 +38,16 @@ def best_record(records):
     return min(finite, key=lambda r: r["val"]) if finite else None
 
 
+def criterion(record):
+    """The exact validation loss of a record where known, else its ``val``."""
+    return record.get("exact", record["val"])
+
+
 def time_to_reach(records, f_best, rel):
-    """Time of the first record with ``val <= (1 + rel) f_best``, or None."""
+    """Time of the first record with criterion ``<= (1 + rel) f_best``, or None."""
     for r in records:
-        if math.isfinite(r["val"]) and r["val"] <= (1.0 + rel) * f_best:
+        value = criterion(r)
+        if math.isfinite(value) and value <= (1.0 + rel) * f_best:
             return r["time"]
     return None
 
@@ -97,8 +106,8 @@ def summarise(runs, t_fit, reference=REFERENCE, levels=LEVELS, f_best=None):
         row = dict(method=name, n_evals=len(records),
                    total=records[-1]["time"] if records else None,
                    reach=reach[name], ratio={}, in_fits={},
-                   val=best["val"] if best else None,
-                   test=best["test"] if best else None)
+                   val=criterion(best) if best else None,
+                   test=best.get("exact_test", best["test"]) if best else None)
         for rel in levels:
             t, t_ref = reach[name][rel], reach.get(reference, {}).get(rel)
             row["ratio"][rel] = t / t_ref if t is not None and t_ref else None

@@ -68,3 +68,96 @@ def test_running_best_follows_the_best_point():
     assert list(times) == [0.5, 4.0, 8.0, 9.0]
     assert list(vals) == [1.5, 1.009, 1.0008, 1.0008]
     assert tests[-1] == pytest.approx(1.1008)
+
+
+def test_exact_values_replace_inexact_ones():
+    # hoag's inexact 1.0 at t=3 is exactly 1.02: grid's 1.0008 becomes f*,
+    # and hoag reaches 1e-2 at t=2 (exact 1.005), 1e-3 never.
+    runs = {
+        "hoag-exponential": dict(records=[
+            dict(time=1.0, val=2.0, test=2.1, exact=2.0, exact_test=2.1),
+            dict(time=2.0, val=1.004, test=1.1, exact=1.005, exact_test=1.2),
+            dict(time=3.0, val=1.0, test=1.1, exact=1.02, exact_test=1.3),
+        ]),
+        "grid": RUNS["grid"],
+    }
+    f_best, rows = _report.summarise(runs, t_fit=2.0)
+    by = {row["method"]: row for row in rows}
+    assert f_best == 1.0008
+    assert by["hoag-exponential"]["reach"] == {1e-2: 2.0, 1e-3: None}
+    # The best point is still the one the run returns (its trace's lowest),
+    # reported with its exact losses.
+    assert by["hoag-exponential"]["val"] == 1.02
+    assert by["hoag-exponential"]["test"] == 1.3
+
+
+class _FakeTask:
+    """A task whose exact validation loss at ``lam`` is ``(lam - 1)**2 + 1``."""
+
+    def __init__(self):
+        self.fits = []
+
+    def fitter(self):
+        def fit(lam):
+            self.fits.append(float(lam[0]))
+            value = (float(lam[0]) - 1.0) ** 2 + 1.0
+            return value, value + 0.5
+
+        return fit
+
+    def test_loss(self, model):
+        return model
+
+
+def test_exact_hoag_values_scan_until_the_finest_level():
+    import run  # bench/run.py, on the path above
+
+    def trace(*points):
+        # Inexact values 0.1 below the exact ones.
+        return [dict(time=t, lam=[lam], val=(lam - 1.0) ** 2 + 0.9, test=0.0)
+                for t, lam in points]
+
+    task = _FakeTask()
+    runs = {
+        "hoag-cubic": dict(records=trace((1.0, 3.0), (2.0, 1.01), (3.0, 1.0),
+                                         (4.0, 1.5))),
+        "grid": dict(records=[dict(time=1.0, lam=[0.0], val=2.0, test=0.0)]),
+    }
+    f_best = run.exact_hoag_values(task, runs, 1e-3)
+
+    # f* = 1: the exact loss at hoag's best point, not its inexact 0.9.
+    assert f_best == 1.0
+    records = runs["hoag-cubic"]["records"]
+    exact = [r.get("exact") for r in records]
+    assert exact[0] == 5.0 and exact[1] == pytest.approx(1.0001) and exact[2] == 1.0
+    # The last point is after the first within 1e-3: not fitted.
+    assert "exact" not in records[3] and len(task.fits) == 3
+    assert records[1]["exact_test"] == pytest.approx(1.5001)
+    assert _report.time_to_reach(records, f_best, 1e-3) == 2.0
+
+
+def test_exact_hoag_values_lower_f_star_repeats_the_scan():
+    import run
+
+    task = _FakeTask()
+    # The best trace points are lam 1.04 (exact 1.0016) and lam 2 (exact 2):
+    # the first f* is 1.0016, which hoag-a's first point meets. hoag-b's scan
+    # then finds exact 1.0 at lam 1, and hoag-a is scanned on to a closer point.
+    runs = {
+        "hoag-a": dict(records=[
+            dict(time=1.0, lam=[1.04], val=0.5, test=0.0),
+            dict(time=2.0, lam=[1.02], val=1.2, test=0.0),
+            dict(time=3.0, lam=[1.0], val=1.3, test=0.0),
+        ]),
+        "hoag-b": dict(records=[
+            dict(time=1.0, lam=[1.0], val=1.95, test=0.0),
+            dict(time=2.0, lam=[2.0], val=1.9, test=0.0),
+        ]),
+    }
+    f_best = run.exact_hoag_values(task, runs, 1e-3)
+
+    assert f_best == 1.0
+    # 1.0016 > 1.001 and 1.0004 <= 1.001: hoag-a reaches 1e-3 at t=2.
+    assert _report.time_to_reach(runs["hoag-a"]["records"], f_best, 1e-3) == 2.0
+    assert "exact" not in runs["hoag-a"]["records"][2]
+    assert task.fits == [1.04, 2.0, 1.0, 1.02]
