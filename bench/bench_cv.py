@@ -8,7 +8,10 @@ set of 5 stratified folds, one run prints two tables:
     (one kernel thread per fold, the default), ``n_jobs=2`` with two kernel
     threads per fold (four threads on two cores: oversubscribed), and
     ``n_jobs=2`` on joblib's loky processes. Median time and ratio to
-    ``n_jobs=1`` (above 1: faster).
+    ``n_jobs=1`` (above 1: faster), and how many threads of the machine were
+    runnable while it ran (mean and 99th percentile of the running count of
+    ``/proc/loadavg``, sampled every 10 ms, the sampler itself not counted):
+    on a quiet machine with two cores, more than two means oversubscription.
 (b) hoag against scikit-learn's ``LogisticRegressionCV(cv=folds,
     solver="lbfgs", scoring="neg_log_loss")`` with its defaults (Cs=10,
     max_iter=100), with Cs=30 and max_iter=10,000 (its iterations converge,
@@ -45,6 +48,7 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 import warnings
 
@@ -83,6 +87,48 @@ def median_time(run, repeat):
         result = run()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
+
+
+class RunnableThreads:
+    """Runnable threads of the whole machine while a block runs (Linux).
+
+    A sampling thread reads the fourth field of ``/proc/loadavg`` ("running/
+    total" scheduling entities) every ``interval`` seconds and subtracts
+    itself. Other processes count too: read it on a quiet machine. ``mean``
+    and ``p99`` are NaN where ``/proc/loadavg`` does not exist.
+    """
+
+    def __init__(self, interval=0.01):
+        self.interval = interval
+        self.samples = []
+        self._stop = threading.Event()
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            try:
+                with open("/proc/loadavg") as handle:
+                    running = int(handle.read().split()[3].split("/")[0])
+            except (OSError, ValueError, IndexError):
+                return
+            self.samples.append(running - 1)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self):
+        return float(np.mean(self.samples)) if self.samples else math.nan
+
+    @property
+    def p99(self):
+        return (float(np.percentile(self.samples, 99)) if self.samples
+                else math.nan)
 
 
 class ExactCriterion:
@@ -183,7 +229,8 @@ def main(argv=None):
             ("n_jobs=2 loky processes", dict(n_jobs=2), "loky"),
         ]
         print("(a) hoag.LogisticRegressionCV, 5 folds in parallel")
-        print(f"{'variant':42s} {'time s':>8s} {'ratio':>6s} {'C_':>9s}")
+        print(f"{'variant':42s} {'time s':>8s} {'ratio':>6s} {'C_':>9s} "
+              f"{'runnable':>8s} {'p99':>4s}")
         reference = None
         for name, options, backend in variants:
             def run():
@@ -192,12 +239,15 @@ def main(argv=None):
                     return fit_quiet(model, X, y)
                 with parallel_config(backend=backend):
                     return fit_quiet(model, X, y)
-            seconds, model = median_time(run, args.repeat)
+            with RunnableThreads() as busy:
+                seconds, model = median_time(run, args.repeat)
             reference = reference or seconds
             print(f"{name:42s} {seconds:8.2f} {reference / seconds:6.2f} "
-                  f"{model.C_:9.4g}", flush=True)
+                  f"{model.C_:9.4g} {busy.mean:8.2f} {busy.p99:4.0f}", flush=True)
             out["parallel"].append({"variant": name, "time": seconds,
-                                    "ratio": reference / seconds, "C": model.C_})
+                                    "ratio": reference / seconds, "C": model.C_,
+                                    "runnable_mean": busy.mean,
+                                    "runnable_p99": busy.p99})
 
         # 3. The 5-fold optimum, once.
         criterion = ExactCriterion(X, y, folds)

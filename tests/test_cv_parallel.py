@@ -1,6 +1,7 @@
 """Parallel folds (joblib threads and processes) and scikit-learn compatibility."""
 
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from hoag import KernelRidgeCV, LogisticRegressionCV
 from hoag._cv import MeanOverFolds, fold_threads
@@ -72,6 +74,50 @@ def test_parallel_folds_equal_the_sum_of_the_folds(classification):
         fresh = LogisticProblem(**problem._arguments)
         x_ref, _ = fresh.inner_solve(lam, None, 1e-10)
         np.testing.assert_allclose(x_f, x_ref, atol=1e-7)
+
+
+class _RecordingProblem(LogisticProblem):
+    """Records, at each inner solve, the thread it runs on, the BLAS thread
+    counts and the compiled kernels' thread count."""
+
+    def __init__(self, *args, seen, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = seen
+
+    def inner_solve(self, lam, x0, tol):
+        blas = [pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "blas"]
+        self.seen.append((threading.get_ident(), blas, self.train.n_threads))
+        return super().inner_solve(lam, x0, tol)
+
+
+def test_two_jobs_run_one_thread_each(classification):
+    """Two jobs on two cores: each fold runs on one kernel and one BLAS thread,
+    so n_jobs alone decides how many cores are busy."""
+    X, y = classification
+    y_pm = np.where(y == 1, 1.0, -1.0)
+    seen = []
+    n_threads = fold_threads(None, 2, 3)
+    problems = [_RecordingProblem(X[k::3][:60], y_pm[k::3][:60], X[k::3][60:],
+                                  y_pm[k::3][60:], n_threads=n_threads, seen=seen)
+                for k in range(3)]
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "blas"]
+
+    # Two BLAS threads outside, so that the one inside is the folds' limit.
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        MeanOverFolds(problems, n_jobs=2).inner_solve(np.array([0.5]), None, 1e-6)
+        after = blas_threads()
+
+    assert before and set(before) == {2}
+    assert len(seen) == 3
+    assert all(kernel_threads == 1 for _, _, kernel_threads in seen)
+    assert all(set(blas) == {1} for _, blas, _ in seen), seen
+    assert threading.get_ident() not in {ident for ident, _, _ in seen}
+    # The limit ends with the batch.
+    assert after == before
 
 
 def test_fold_threads():
