@@ -406,7 +406,13 @@ default="exponential"
         iteration and by one more after each rejection (a rejection tightens).
     tol0 : float, default=0.1
         First tolerance: a 10 % relative residual is enough to move ``lam`` in
-        the right direction on a first step from an arbitrary start.
+        the right direction on a first step from an arbitrary start, as long
+        as the criterion changes enough with ``lam``. Where it is nearly flat,
+        the error of a loose solve's hypergradient can outweigh its true value
+        and the first steps go the wrong way until ``eps`` catches up: on a9a
+        (validation loss 0.3282 at C = 1, 0.3277 at the optimum C = 0.2)
+        ``tol0=0.01`` reached 1e-3 of the optimum in 0.14 s against 0.4 to
+        0.7 s with 0.1, while on 20newsgroups it took 3.3 s against 2.1 s.
     decrease : float, default=0.5
         Ratio of the exponential schedule, in (0, 1). The paper uses 0.5 to 0.9;
         0.5 reaches ``eps <= tol = 1e-6`` after 18 iterations, while warm starts
