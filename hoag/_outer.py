@@ -285,7 +285,9 @@ class HOAGResult:
     hypergradient : ndarray of shape (m,)
         Approximate hypergradient ``p`` at ``lam``.
     n_iter : int
-        Outer iterations performed, accepted and rejected (``len(trace)``).
+        Outer iterations performed, accepted and rejected. The trace holds one
+        record per iteration, then up to two final re-solves of the best point
+        and the last iterate (reason "re-evaluated at the final eps").
     n_inner_iter, n_linear_iter : int
         Total iterations of the inner and of the linear (Hessian) solves.
     n_rejected : int
@@ -422,9 +424,13 @@ default="exponential"
         reachable in double precision.
     max_iter : int, default=100
         Maximum outer iterations, accepted and rejected, including the first
-        evaluation at ``lam0``.
+        evaluation at ``lam0``. A run stopped by it, by ``max_time`` or by
+        ``callback`` re-solves its best point and its last iterate at
+        ``eps = tol`` (if looser) before returning, so that the value it
+        returns is as precise as a converged run's: up to two more solves.
     max_time : float or None, default=None
-        Wall-clock budget in seconds, checked after each iteration.
+        Wall-clock budget in seconds, checked after each iteration (the final
+        re-solves of ``max_iter`` come on top).
     tol : float, default=1e-6
         Convergence test, checked at accepted iterations:
         ``eps_k <= tol``, ``||lam - P(lam - p)||_inf <= tol * |g|`` (the
@@ -501,7 +507,9 @@ default="exponential"
     allowance ``(eps_k + eps_best) |g_best|``: values computed at different
     tolerances are compared, and the more precise one is preferred when they
     are equal within their errors. Points whose inner solve did not converge
-    are chosen only if no converged point exists.
+    are chosen only if no converged point exists. At the end the best point
+    and the last iterate are solved at the same final tolerance and the lower
+    value wins (not after a ``KeyboardInterrupt``).
 
     References
     ----------
@@ -612,7 +620,9 @@ default="exponential"
                 lam_scale = 1.0 + float(np.max(np.abs(acc.lam)))
                 small_grad = ev.proj_grad <= tol * abs(ev.g)
                 small_step = step_length <= tol * lam_scale
-                if small_grad and small_step and eps <= tol:
+                # A point whose inner solve fell short has no reliable p: a
+                # zero hypergradient from a failed solve is not an optimum.
+                if small_grad and small_step and eps <= tol and ev.inner.converged:
                     converged, stopped_by_budget = True, False
                     message = "converged: eps, projected hypergradient and step <= tol"
                     break
@@ -632,17 +642,29 @@ default="exponential"
         message = (f"interrupted by KeyboardInterrupt after {len(trace)} "
                    f"iterations; the best point found so far is returned")
 
-    # 7. Values computed at different eps are not comparable: if the best point
-    # is not the last iterate and was evaluated less precisely, re-evaluate it
-    # at the last iterate's eps and keep the better of the two.
-    if best is not acc and best.eps > acc.eps and not interrupted:
-        ev = _evaluate(
-            problem, best.lam, best.x, best.q, acc.eps, math.inf, m, lower, upper
-        )
-        if ev.failure is None:
-            ev.iteration = len(trace)
-            record(len(trace), ev, True, "re-evaluated best point at final eps", 0.0)
-        best = ev if ev.failure is None and ev.g < acc.g else acc
+    # 7. Values computed at different eps are not comparable, and a run stopped
+    # by its budget may have loose ones (a relative residual of 1e-2 can move g
+    # by a factor of ten on nearly separable data). Re-solve the best point and
+    # the last iterate at the final eps, never looser than tol when the run did
+    # not converge, and keep the lower value. Ctrl-C asks for no more work.
+    n_outer = len(trace)
+    if not interrupted:
+        eps_final = acc.eps if converged else min(acc.eps, max(tol, tol_floor))
+        kept = []
+        for point in ([best] if best is acc else [best, acc]):
+            if point.eps <= eps_final:
+                kept.append(point)
+                continue
+            ev = _evaluate(
+                problem, point.lam, point.x, point.q, eps_final, math.inf, m,
+                lower, upper,
+            )
+            if ev.failure is None:
+                ev.iteration = len(trace)
+                record(len(trace), ev, True, "re-evaluated at the final eps", 0.0)
+                kept.append(ev)
+        if kept:
+            best = min(kept, key=lambda point: point.g)
 
     # 8. Assemble the result and warn.
     at_lower, at_upper = _at_bounds(best.lam, lower, upper)
@@ -652,7 +674,7 @@ default="exponential"
         x=best.x,
         value=best.g,
         hypergradient=best.p.copy(),
-        n_iter=len(trace),
+        n_iter=n_outer,
         n_inner_iter=totals["inner"],
         n_linear_iter=totals["linear"],
         n_rejected=totals["rejected"],

@@ -337,7 +337,8 @@ def test_badly_scaled_features_report_the_capped_solves():
     # training rows, whatever C (the penalty gradient vanishes at 0).
     y_pm = 2.0 * y[train] - 1.0
     scale = np.linalg.norm(np.append(X[train].T @ (-0.5 * y_pm), -0.5 * y_pm.sum()))
-    assert float(gnorm) == pytest.approx(float(residual) * scale, rel=2e-3)
+    # Both are printed to 3 significant digits: up to 5e-3 apart each.
+    assert float(gnorm) == pytest.approx(float(residual) * scale, rel=1e-2)
 
     # The refit on all rows: its C, iterations and the true gradient norm.
     pattern = (rf"the refit at C={NUM} stopped before its tolerance \(maximum "
@@ -430,6 +431,27 @@ def test_an_unfinished_search_says_so(data):
     assert match, found[0]
     assert match.group(1) == f"{model.C_:.4g}"
     assert float(match.group(2)) == pytest.approx(model.validation_loss_, rel=1e-5)
+
+
+@pytest.mark.parametrize("max_iter", [3, 4, 5, 7])
+def test_an_early_stop_reports_the_loss_at_its_C(max_iter):
+    # Scaled breast cancer, nearly separable: at the first iterations' loose
+    # solves the validation loss can be four times off (0.0856 was reported
+    # at C = 312, whose exact loss is 0.368). The point returned is re-solved
+    # at eps = tol = 1e-4; at so large a C that still leaves a few per cent
+    # (0.351 against 0.368 at max_iter=5; under 1 % at 3 and 4).
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LogisticRegressionCV(random_state=0, max_iter=max_iter).fit(X, y)
+    exact = held_out_loss(X, y, model.C_, [one_split(X, y)])
+
+    assert model.n_iter_ == max_iter
+    assert model.validation_loss_ == pytest.approx(exact, rel=0.1)
 
 
 def test_label_encodings_give_the_same_model(data):
