@@ -178,6 +178,10 @@ def rbf(rng):
 
 
 def main():
+    # A noexcept kernel that raises (a bounds check in the checked build) only
+    # prints "Exception ignored": collect those and fail.
+    ignored = []
+    sys.unraisablehook = ignored.append
     rng = np.random.default_rng(0)
     X = rng.standard_normal((9, 4)) * (rng.random((9, 4)) < 0.6)
     X[2] = 0.0        # an empty row
@@ -187,6 +191,13 @@ def main():
         multinomial(X64, rng)
     solvers(X + np.eye(9, 4), rng)
     rbf(rng)
+    if ignored:
+        first = ignored[0]
+        raise SystemExit(
+            f"valgrind_kernels: {len(ignored)} exception(s) raised in compiled code "
+            f"and ignored; first: {first.exc_type.__name__}: {first.exc_value} "
+            f"in {first.object!r}"
+        )
     print("valgrind_kernels: every kernel ran and matched NumPy")
 
 

@@ -212,7 +212,8 @@ cdef class BinaryLogistic(Objective):
         return np.asarray(self.dw)
 
     cdef const double* _sw_ptr(self) noexcept nogil:
-        return &self.sw[0] if self.has_sw else NULL
+        # No rows, no weights to point at (&sw[0] of an empty view is out of bounds).
+        return &self.sw[0] if self.has_sw and self.sw.shape[0] > 0 else NULL
 
     cdef double loss_grad(self, const double* x, double* g) noexcept nogil:
         cdef double loss
