@@ -209,8 +209,9 @@ def exact_hoag_values(task, runs, rel):
             for record in records:
                 if evaluate(record) <= (1.0 + rel) * f_best:
                     break
-        lowest = min(r["exact"] for records in hoag_runs for r in records
-                     if "exact" in r and math.isfinite(r["exact"]))
+        lowest = min((r["exact"] for records in hoag_runs for r in records
+                      if "exact" in r and math.isfinite(r["exact"])),
+                     default=f_best)
         if lowest >= f_best:
             return f_best
         f_best = lowest

@@ -161,3 +161,14 @@ def test_exact_hoag_values_lower_f_star_repeats_the_scan():
     assert _report.time_to_reach(runs["hoag-a"]["records"], f_best, 1e-3) == 2.0
     assert "exact" not in runs["hoag-a"]["records"][2]
     assert task.fits == [1.04, 2.0, 1.0, 1.02]
+
+
+def test_exact_hoag_values_without_hoag_runs():
+    # --methods grid tpe: f* is the baselines' best, and nothing is fitted.
+    import run
+
+    task = _FakeTask()
+    runs = {"grid": dict(records=[dict(time=1.0, lam=[0.0], val=2.0, test=0.0),
+                                  dict(time=2.0, lam=[1.0], val=1.5, test=0.0)])}
+    assert run.exact_hoag_values(task, runs, 1e-3) == 1.5
+    assert task.fits == []
